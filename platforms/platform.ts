@@ -1,0 +1,87 @@
+// The one interface every target implements: boot / console / teardown.
+// A platform knows nothing about the CLI, suites or reporters; it turns an
+// Image plus options into a running Machine and registers every resource it
+// creates with the Run so a failure halfway still cleans up.
+import type { Readable } from 'node:stream';
+import type { Arch, Image, ImageFormat } from '../src/image/types.js';
+import type { Run } from '../src/run/run.js';
+
+export type Protocol = 'tcp' | 'udp';
+
+export interface PortMapping {
+  /** Host address to bind; loopback unless the user names one. */
+  hostAddress?: string;
+  hostPort: number;
+  guestPort: number;
+  protocol: Protocol;
+}
+
+/** A published port as the host sees it. */
+export interface Endpoint extends PortMapping {
+  host: string;
+}
+
+export interface DiskSpec {
+  path?: string;
+  /** Size in MiB, used when the file must be created. */
+  sizeMiB?: number;
+  format?: string;
+}
+
+/** Options every platform understands. Platform-specific ones extend this. */
+export interface BootOptions {
+  arch: Arch;
+  cpus: number;
+  memMiB: number;
+  disks: DiskSpec[];
+  publish: PortMapping[];
+  /** Metadata handed to the guest (linuxkit's --data / --data-file). */
+  data?: Buffer;
+  /** Present a graphical console instead of a serial one, when the platform has one. */
+  gui?: boolean;
+}
+
+export interface Capabilities {
+  formats: readonly ImageFormat[];
+  arches: readonly Arch[];
+  /** Commands in the guest through the control console. */
+  exec: boolean;
+  publish: boolean;
+  data: boolean;
+}
+
+/** How a machine ended, as far as the platform can tell. */
+export interface MachineExit {
+  /** The guest powered off (or rebooted, which -no-reboot turns into an exit). */
+  reason: 'poweroff' | 'crashed' | 'killed';
+  code?: number | null;
+  signal?: string | null;
+  /** What the platform printed about it (QEMU's stderr tail, an API error). */
+  detail?: string;
+}
+
+export interface Machine {
+  /** Serial console output, as raw bytes. */
+  readonly console: Readable;
+  /** Type into the serial console, when the platform allows input. */
+  writeConsole?(data: string | Buffer): void;
+  /** The second, machine-friendly console the image's control shell sits on. */
+  readonly control?: { output: Readable; write(data: string | Buffer): void };
+  readonly exited: Promise<MachineExit>;
+  readonly endpoints: Endpoint[];
+  /** Stops the machine and frees what it holds. Idempotent. */
+  teardown(): Promise<void>;
+}
+
+/** What a run would do, for --dry-run: command lines or API requests, one per line. */
+export interface Plan {
+  steps: string[];
+}
+
+export interface Platform<O extends BootOptions = BootOptions> {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  /** Checks that the platform can run here and that the options fit; throws a typed error when not. */
+  plan(image: Image, options: O, run: Run): Promise<Plan>;
+  boot(image: Image, options: O, run: Run): Promise<Machine>;
+}

@@ -1,0 +1,299 @@
+// The QEMU adapter: x86_64 and aarch64 guests, every LinuxKit image format
+// QEMU can boot, KVM/HVF when they really work and TCG otherwise.
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { Arch, Image, ImageFormat } from '../../src/image/types.js';
+import { BadInputError, PlatformUnavailableError } from '../../src/run/errors.js';
+import type { Run } from '../../src/run/run.js';
+import type { Networking } from '../../src/run/specs.js';
+import type { BootOptions, Capabilities, Machine, Plan, Platform } from '../platform.js';
+import { chooseAccel, type AccelChoice, type AccelDecision } from './accel.js';
+import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './argv.js';
+import { findFirmware, firmwareFromFlag } from './firmware.js';
+import { launchCommand, startQemu } from './process.js';
+import { describeAction, performAction, type SetupAction } from './setup.js';
+
+export interface QemuOptions extends BootOptions {
+  accel: AccelChoice;
+  /** Path to qemu-system-ARCH; found in PATH when absent. */
+  qemu?: string;
+  /** UEFI firmware file; discovered when absent. */
+  fw?: string;
+  /** Boot with UEFI firmware even if the image does not say so. */
+  uefi?: boolean;
+  networking: Networking;
+  /** Attach the control console (virtio-console) for exec. */
+  control?: boolean;
+  kvmProbeCache?: string;
+  log?: (line: string) => void;
+}
+
+const FORMATS: ImageFormat[] = ['kernel+initrd', 'kernel+squashfs', 'iso-bios', 'iso-efi', 'raw-bios', 'raw-efi', 'qcow2-bios', 'qcow2-efi', 'vmdk', 'gcp'];
+// QEMU's virt machine takes only pflash images of exactly this size.
+const AARCH64_PFLASH_BYTES = 64 * 1024 * 1024;
+
+export interface PreparedQemu {
+  binary: string;
+  accel: AccelDecision;
+  config: QemuConfig;
+  setup: SetupAction[];
+  argv: string[];
+}
+
+export class QemuPlatform implements Platform<QemuOptions> {
+  readonly name = 'qemu';
+  readonly capabilities: Capabilities = { formats: FORMATS, arches: ['x86_64', 'aarch64'], exec: true, publish: true, data: true };
+  /** The last prepared run, for --json and logs. */
+  lastPrepared?: PreparedQemu;
+
+  async plan(image: Image, options: QemuOptions, run: Run): Promise<Plan> {
+    const p = await this.prepare(image, options, run);
+    return { steps: [...p.setup.map(describeAction), shellQuote(p.argv)] };
+  }
+
+  async prepare(image: Image, options: QemuOptions, run: Run): Promise<PreparedQemu> {
+    validateOptions(options);
+    const arch = options.arch;
+    const binary = findQemu(arch, options.qemu);
+    const qemuImg = findInPath('qemu-img') ?? 'qemu-img';
+    const accel = await chooseAccel(options.accel, { guestArch: arch, qemuBinary: binary, cacheFile: options.kvmProbeCache, log: options.log });
+    const state = run.stateDir;
+    const setup: SetupAction[] = [];
+
+    const { boot, uefiWanted } = bootFor(image, options, state, setup);
+    if (uefiWanted && arch === 'aarch64' && image.boot === 'bios') {
+      throw new BadInputError(`image ${image.name}: boots with BIOS only, and aarch64 has no BIOS (build an EFI image for arm64)`);
+    }
+    const uefi = uefiWanted ? firmwareFor(arch, options.fw, state, setup) : undefined;
+
+    const disks = options.disks.map((disk, index) => {
+      const path = disk.path ?? join(state, index === 0 ? 'disk.img' : `disk${index}.img`);
+      const exists = existsSync(path);
+      const format = disk.format ?? (exists ? sniffDiskFormat(path) : 'qcow2');
+      if (!exists) setup.push({ kind: 'create-disk', path, format, sizeMiB: disk.sizeMiB ?? 1024, qemuImg });
+      return { path, format };
+    });
+
+    let dataIso: string | undefined;
+    if (options.data) {
+      dataIso = join(state, 'data.iso');
+      setup.push({ kind: 'write-data-iso', path: dataIso, data: options.data });
+    }
+
+    const config: QemuConfig = {
+      arch,
+      accel: accel.accel,
+      cpus: options.cpus,
+      memMiB: options.memMiB,
+      boot,
+      uefi,
+      disks,
+      dataIso,
+      networking: options.networking,
+      publish: options.publish,
+      mac: macAddress(state),
+      controlSocket: options.control === false ? undefined : controlSocketPath(state, run.id),
+      pidfile: join(state, 'qemu.pid'),
+      name: run.id,
+      gui: options.gui ?? false,
+    };
+    const argv = launchCommand(binary, buildQemuArgs(config));
+    this.lastPrepared = { binary, accel, config, setup, argv };
+    return this.lastPrepared;
+  }
+
+  async boot(image: Image, options: QemuOptions, run: Run): Promise<Machine> {
+    const prepared = await this.prepare(image, options, run);
+    for (const action of prepared.setup) await performAction(action);
+    const [, ...args] = prepared.argv.slice(prepared.argv.indexOf(prepared.binary));
+    const qemu = startQemu(prepared.binary, args, { cwd: run.stateDir });
+    if (qemu.pid > 0) run.ledger.addProcess(qemu.pid, `${prepared.binary} (${run.id})`);
+    run.defer('stop qemu', async () => {
+      await qemu.stop();
+      run.ledger.drop(`pid:${qemu.pid}`);
+    });
+    const exited = qemu.exited.then((exit) => {
+      if (exit.reason === 'crashed' && exit.code === 1 && /ENOENT|not found/.test(exit.detail ?? '')) {
+        throw new PlatformUnavailableError(`cannot start ${prepared.binary}: ${exit.detail}`);
+      }
+      return exit;
+    });
+    const control = prepared.config.controlSocket ? controlChannel(prepared.config.controlSocket, exited, run) : undefined;
+    return {
+      console: qemu.stdout,
+      writeConsole: (data) => {
+        if (!qemu.stdin.destroyed) qemu.stdin.write(data);
+      },
+      control,
+      exited,
+      endpoints: options.networking.mode === 'user' ? options.publish.map((p) => ({ ...p, host: p.hostAddress ?? '127.0.0.1' })) : [],
+      teardown: () => qemu.stop(),
+    };
+  }
+}
+
+function validateOptions(o: QemuOptions): void {
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 512) throw new BadInputError(`--cpus ${o.cpus}: expected a whole number from 1 to 512`);
+  if (!Number.isInteger(o.memMiB) || o.memMiB < 64) throw new BadInputError(`--mem ${o.memMiB}: expected at least 64 (MiB)`);
+  if (o.publish.length > 0 && o.networking.mode !== 'user') {
+    throw new BadInputError(`--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`);
+  }
+  if (o.fw && !existsSync(o.fw)) throw new BadInputError(`--fw ${o.fw}: no such file`);
+}
+
+function bootFor(image: Image, options: QemuOptions, state: string, setup: SetupAction[]): { boot: QemuBoot; uefiWanted: boolean } {
+  const f = image.files;
+  switch (image.format) {
+    case 'kernel+initrd':
+    case 'kernel+squashfs':
+      return { boot: { kind: 'kernel', kernel: f.kernel!, initrd: f.initrd, squashfs: f.squashfs, cmdline: image.cmdline }, uefiWanted: false };
+    case 'iso-bios':
+    case 'iso-efi':
+      return { boot: { kind: 'cdrom', iso: f.iso! }, uefiWanted: image.boot === 'uefi' || !!options.uefi };
+    case 'gcp': {
+      setup.push({ kind: 'extract-gcp-disk', tarball: f.disk!, dir: state });
+      // GCE images boot with UEFI when they carry an ESP; ours do, and BIOS-only ones still boot on OVMF's CSM-less path only if EFI.
+      return { boot: { kind: 'disk', disk: join(state, 'disk.raw'), format: 'raw' }, uefiWanted: image.boot !== 'bios' || !!options.uefi };
+    }
+    default:
+      return { boot: { kind: 'disk', disk: f.disk!, format: image.diskFormat ?? 'raw' }, uefiWanted: image.boot === 'uefi' || !!options.uefi };
+  }
+}
+
+function firmwareFor(arch: Arch, flag: string | undefined, state: string, setup: SetupAction[]): QemuConfig['uefi'] {
+  const fw = flag ? firmwareFromFlag(flag) : findFirmware(arch);
+  if (!fw) {
+    const pkg = arch === 'x86_64' ? 'ovmf' : 'qemu-efi-aarch64';
+    throw new PlatformUnavailableError(`no UEFI firmware for ${arch} found (looked for QEMU firmware descriptors and the usual OVMF/AAVMF paths)`, {
+      hint: `install ${pkg} (Debian/Ubuntu), edk2-ovmf (Fedora) or qemu (Homebrew), or pass --fw PATH`,
+    });
+  }
+  const pad = arch === 'aarch64' ? AARCH64_PFLASH_BYTES : undefined;
+  let code = fw.code;
+  if (pad && statSync(code).size !== pad) {
+    code = join(state, 'efi-code.fd');
+    setup.push({ kind: 'copy', from: fw.code, to: code, padToBytes: pad });
+  }
+  const vars = join(state, 'efi-vars.fd');
+  if (fw.varsTemplate) {
+    setup.push({ kind: 'copy', from: fw.varsTemplate, to: vars, padToBytes: pad });
+    return { code, vars };
+  }
+  if (pad) {
+    setup.push({ kind: 'blank', path: vars, bytes: pad });
+    return { code, vars };
+  }
+  // A single combined image (OVMF.fd) keeps its variables inside: give QEMU a private writable copy.
+  const writable = join(state, 'efi.fd');
+  setup.push({ kind: 'copy', from: fw.code, to: writable });
+  return { code: writable };
+}
+
+export function findInPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function findQemu(arch: Arch, flag: string | undefined): string {
+  if (flag) {
+    if (!existsSync(flag)) throw new BadInputError(`--qemu ${flag}: no such file`);
+    return flag;
+  }
+  const name = `qemu-system-${arch}`;
+  const found = findInPath(name);
+  if (!found) {
+    const pkg = arch === 'x86_64' ? 'qemu-system-x86' : 'qemu-system-arm';
+    throw new PlatformUnavailableError(`${name} not found in PATH`, { hint: `install ${pkg} (Debian/Ubuntu) or qemu (Homebrew), or pass --qemu PATH` });
+  }
+  return found;
+}
+
+/** An existing --disk without format=: qcow2 by its magic, else raw (QEMU refuses to guess writably). */
+function sniffDiskFormat(path: string): string {
+  const head = Buffer.alloc(4);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    readSync(fd, head, 0, 4, 0);
+  } catch {
+    return 'raw';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return head.toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
+}
+
+/** A stable MAC per state directory, as linuxkit keeps one in <state>/mac-addr. */
+function macAddress(state: string): string {
+  const file = join(state, 'mac-addr');
+  try {
+    const saved = readFileSync(file, 'utf8').trim();
+    if (/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(saved)) return saved;
+  } catch {
+    // first run in this state directory
+  }
+  const bytes = randomBytes(6);
+  bytes[0] = (bytes[0]! & 0xfe) | 0x02; // unicast, locally administered
+  const mac = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  try {
+    writeFileSync(file, mac + '\n');
+  } catch {
+    // dry run in a state dir that is not there yet
+  }
+  return mac;
+}
+
+// Unix socket paths are limited to ~104 bytes; a deep --state dir falls back to /tmp.
+function controlSocketPath(state: string, runId: string): string {
+  const inState = join(state, 'control.sock');
+  return inState.length < 100 ? inState : join('/tmp', `${runId}.control.sock`);
+}
+
+/** Connects to the control console once QEMU has created its socket. */
+function controlChannel(path: string, exited: Promise<unknown>, run: Run): NonNullable<Machine['control']> {
+  const output = new PassThrough();
+  const pending: (string | Buffer)[] = [];
+  let socket: Socket | undefined;
+  let gone = false;
+  void exited.finally(() => {
+    gone = true;
+    socket?.destroy();
+    output.end();
+  });
+  const attempt = (tries: number) => {
+    if (gone) return;
+    const s = connect(path);
+    s.once('connect', () => {
+      socket = s;
+      for (const data of pending.splice(0)) s.write(data);
+      s.pipe(output, { end: false });
+    });
+    s.once('error', () => {
+      s.destroy();
+      if (tries > 0 && !gone) setTimeout(() => attempt(tries - 1), 50).unref();
+    });
+  };
+  attempt(200);
+  run.defer('close control console', () => {
+    socket?.destroy();
+  });
+  return {
+    output,
+    write(data) {
+      if (socket) socket.write(data);
+      else pending.push(data);
+    },
+  };
+}
+
