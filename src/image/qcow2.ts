@@ -1,0 +1,134 @@
+// qcow2 images: the header (big-endian) and a guest view that maps guest
+// offsets through L1 -> L2 to host clusters, so the raw-disk logic can read the
+// partition table and ESP inside. Compressed clusters, backing files,
+// encryption, external data files and extended L2 entries are not followed:
+// reads that need them throw NotReadable and the caller falls back to the name.
+import { imageError, NotReadable } from './fail.js';
+import { hasBytes, u64be, type ByteSource } from './source.js';
+
+export const QCOW2_MAGIC = 'QFI\xfb';
+
+export interface Qcow2Header {
+  version: number;
+  clusterBits: number;
+  /** Virtual disk size in bytes. */
+  size: number;
+  l1Size: number;
+  l1Offset: number;
+  hasBacking: boolean;
+  /** Why guest data cannot be read directly, when it cannot. */
+  unreadable?: string;
+}
+
+const OFFSET_MASK = 0x00fffffffffffe00n;
+const COMPRESSED = 1n << 62n;
+
+export function isQcow2(head: Buffer): boolean {
+  return hasBytes(head, 0, QCOW2_MAGIC);
+}
+
+export async function readQcow2Header(src: ByteSource, given: string): Promise<Qcow2Header> {
+  const h = await src.read(0, 104);
+  if (h.length < 72) throw imageError(given, `truncated qcow2 image: header is ${h.length} bytes, expected at least 72`);
+  const version = h.readUInt32BE(4);
+  const clusterBits = h.readUInt32BE(20);
+  if ((version !== 2 && version !== 3) || clusterBits < 9 || clusterBits > 21) {
+    throw imageError(given, `invalid qcow2 header (version ${version}, cluster_bits ${clusterBits}), expected version 2 or 3`);
+  }
+  const header: Qcow2Header = {
+    version,
+    clusterBits,
+    size: u64be(h, 24),
+    l1Size: h.readUInt32BE(36),
+    l1Offset: u64be(h, 40),
+    hasBacking: u64be(h, 8) !== 0,
+  };
+  const incompatible = version === 3 && h.length >= 80 ? h.readBigUInt64BE(72) : 0n;
+  if (h.readUInt32BE(32) !== 0) header.unreadable = 'encrypted';
+  else if (incompatible & (1n << 2n)) header.unreadable = 'external data file';
+  else if (incompatible & (1n << 4n)) header.unreadable = 'extended L2 entries';
+  return header;
+}
+
+/** The guest disk of a qcow2 image as a ByteSource. */
+export class Qcow2Guest implements ByteSource {
+  readonly sizeOf = 'virtual disk' as const;
+  readonly size: number;
+  private readonly clusterSize: number;
+  private readonly l2Entries: number;
+  private readonly l1 = new Map<number, bigint>();
+  private readonly l2 = new Map<number, Buffer>();
+
+  constructor(
+    private readonly file: ByteSource,
+    private readonly header: Qcow2Header,
+    private readonly given: string,
+  ) {
+    this.size = header.size;
+    this.clusterSize = 2 ** header.clusterBits;
+    this.l2Entries = this.clusterSize / 8;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.header.unreadable) throw new NotReadable(this.header.unreadable);
+    if (offset < 0 || length <= 0 || offset >= this.size) return Buffer.alloc(0);
+    const end = Math.min(offset + length, this.size);
+    const parts: Buffer[] = [];
+    for (let pos = offset; pos < end; ) {
+      const inCluster = pos % this.clusterSize;
+      const n = Math.min(this.clusterSize - inCluster, end - pos);
+      parts.push(await this.readInCluster(pos - inCluster, inCluster, n));
+      pos += n;
+    }
+    return Buffer.concat(parts);
+  }
+
+  private async readInCluster(clusterStart: number, inCluster: number, n: number): Promise<Buffer> {
+    const clusterIndex = Math.floor(clusterStart / this.clusterSize);
+    const l1Index = Math.floor(clusterIndex / this.l2Entries);
+    const l2Index = clusterIndex % this.l2Entries;
+    if (l1Index >= this.header.l1Size) return this.unallocated(n);
+    let l1e = this.l1.get(l1Index);
+    if (l1e === undefined) {
+      l1e = await this.entry(this.header.l1Offset + l1Index * 8, 'L1 table');
+      this.l1.set(l1Index, l1e);
+    }
+    const l2Offset = Number(l1e & OFFSET_MASK);
+    if (l2Offset === 0) return this.unallocated(n);
+    const l2e = (await this.l2Table(l2Offset)).readBigUInt64BE(l2Index * 8);
+    if (l2e & COMPRESSED) throw new NotReadable('compressed cluster');
+    const host = Number(l2e & OFFSET_MASK);
+    if (this.header.version === 3 && l2e & 1n) return Buffer.alloc(n); // reads as zeros
+    if (host === 0) return this.unallocated(n);
+    const data = await this.file.read(host + inCluster, n);
+    if (data.length < n) throw this.truncated(`data cluster at byte ${host}`, host + inCluster + n);
+    return data;
+  }
+
+  /** A whole L2 table (one cluster), cached: detectors read many nearby clusters. */
+  private async l2Table(offset: number): Promise<Buffer> {
+    let table = this.l2.get(offset);
+    if (!table) {
+      table = await this.file.read(offset, this.clusterSize);
+      if (table.length < this.clusterSize) throw this.truncated(`L2 table at byte ${offset}`, offset + this.clusterSize);
+      if (this.l2.size >= 16) this.l2.clear();
+      this.l2.set(offset, table);
+    }
+    return table;
+  }
+
+  private unallocated(n: number): Buffer {
+    if (this.header.hasBacking) throw new NotReadable('unallocated cluster with a backing file');
+    return Buffer.alloc(n);
+  }
+
+  private async entry(at: number, what: string): Promise<bigint> {
+    const b = await this.file.read(at, 8);
+    if (b.length < 8) throw this.truncated(`${what} entry at byte ${at}`, at + 8);
+    return b.readBigUInt64BE(0);
+  }
+
+  private truncated(what: string, end: number): Error {
+    return imageError(this.given, `truncated qcow2 image: ${what} ends at byte ${end} but the file is ${this.file.size} bytes`);
+  }
+}
