@@ -178,7 +178,6 @@ export class ConsoleMonitor {
       () => this.fail(new StallError(`console silent for ${formatSeconds(ms)} (--stall-timeout)`)),
       ms,
     );
-    this.stallTimer.unref();
   }
 
   private fail(error: LkrunError): void {
