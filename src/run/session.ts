@@ -1,24 +1,20 @@
 // One boot from start to verdict: boot the machine, run the console engine
 // over it, match expectations in order, and decide how the run ended. The
 // caller owns the Run and tears it down whatever happens here.
-import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { BootOptions, Machine, MachineExit, Platform } from '../../platforms/platform.js';
-import { ConsoleMonitor, formatSeconds, type ConsoleMatch, type FailPattern, DEFAULT_FAIL_PATTERNS } from '../console/monitor.js';
+import { formatSeconds, type ConsoleMatch, type ConsoleMonitor } from '../console/monitor.js';
 import { attachTerminal } from '../console/terminal.js';
 import type { Image } from '../image/types.js';
+import { createMonitor, startMachine, type MonitorSettings } from './boot.js';
 import { ExpectationFailedError, LkrunError, PlatformError, TimeoutError } from './errors.js';
 import type { Run } from './run.js';
 
-export interface SessionOptions {
+export interface SessionOptions extends MonitorSettings {
   expect: RegExp[];
-  failOn?: FailPattern[];
   timeoutMs?: number;
-  stallTimeoutMs?: number;
   /** Stop as soon as the last expectation matched instead of waiting for poweroff. */
   untilExpect?: boolean;
-  /** Timestamped transcript file. */
-  logFile?: string;
   /** Where raw console bytes are echoed (none when undefined). */
   echo?: Writable;
   /** Attach this terminal (raw mode, Ctrl-A x) instead of only echoing. */
@@ -54,18 +50,7 @@ export async function runSession<O extends BootOptions>(
   run: Run,
 ): Promise<SessionResult> {
   const expectations: ExpectationResult[] = options.expect.map((p) => ({ pattern: p.source, matched: false }));
-  let log: WriteStream | undefined;
-  if (options.logFile) {
-    log = createWriteStream(options.logFile);
-    run.defer('close console log', () => new Promise<void>((resolve) => log!.end(resolve)));
-  }
-  const monitor = new ConsoleMonitor({
-    failOn: options.failOn ?? DEFAULT_FAIL_PATTERNS,
-    stallTimeoutMs: options.stallTimeoutMs,
-    log,
-    startedAt: run.startedAt,
-  });
-  run.defer('stop console monitor', () => monitor.stop());
+  const monitor = createMonitor(options, run);
 
   const stoppers: (() => void)[] = [];
   const result = (partial: Omit<SessionResult, 'expectations' | 'durationMs' | 'consoleTail'>): SessionResult => ({
@@ -75,7 +60,6 @@ export async function runSession<O extends BootOptions>(
     consoleTail: monitor.tail(50),
   });
 
-  let machine: Machine | undefined;
   try {
     let quitNow = () => {};
     const quit = new Promise<never>((_, reject) => (quitNow = () => reject(new UserQuit())));
@@ -83,9 +67,9 @@ export async function runSession<O extends BootOptions>(
     const interrupted = abortPromise(run.signal);
     const timedOut = timeoutPromise(options.timeoutMs, () => pendingDescription(expectations, options), stoppers);
 
-    machine = await Promise.race([platform.boot(image, bootOptions, run), interrupted, timedOut]);
-    const m = machine;
-    monitor.attach(m.console);
+    const started = await Promise.race([startMachine(platform, image, bootOptions, monitor, run), interrupted, timedOut]);
+    const m = started.machine;
+    const ended = started.ended;
     if (options.terminal) {
       const attachment = attachTerminal(options.terminal, options.echo ?? process.stdout, m.console, (d) => m.writeConsole?.(d), () => quitNow());
       run.defer('detach terminal', () => attachment.detach());
@@ -94,17 +78,6 @@ export async function runSession<O extends BootOptions>(
       m.console.on('data', (chunk: Buffer) => echo.write(chunk));
     }
 
-    // The guest's end is judged only once its console is drained: a panic
-    // printed just before QEMU exits must be reported as the panic.
-    const ended: Promise<MachineExit> = m.exited.then(async (exit) => {
-      await Promise.race([monitor.ended, delay(1000)]);
-      if (monitor.failed) throw monitor.failed;
-      if (exit.reason === 'crashed') {
-        throw new PlatformError(`${platform.name} exited with status ${exit.code ?? exit.signal}: ${firstLine(exit.detail) ?? 'no message'}`);
-      }
-      return exit;
-    });
-    ended.catch(() => {});
     const failures = Promise.race([monitor.failure, interrupted, timedOut, quit]);
 
     const matched = matchInOrder(monitor, options.expect, expectations, run.signal);
@@ -176,10 +149,3 @@ function timeoutPromise(ms: number | undefined, message: () => string, stoppers:
   return p;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function firstLine(text: string | undefined): string | undefined {
-  return text?.split('\n').find((l) => l.trim())?.trim();
-}

@@ -1,0 +1,73 @@
+// Booting a machine with its console engine attached: shared by the
+// one-shot CLI run (session.ts) and the programmatic API (launch.ts).
+import { createWriteStream } from 'node:fs';
+import type { BootOptions, Machine, MachineExit, Platform } from '../../platforms/platform.js';
+import { ConsoleMonitor, DEFAULT_FAIL_PATTERNS, type FailPattern } from '../console/monitor.js';
+import type { Image } from '../image/types.js';
+import { PlatformError } from './errors.js';
+import type { Run } from './run.js';
+
+export interface MonitorSettings {
+  failOn?: FailPattern[];
+  stallTimeoutMs?: number;
+  /** Timestamped transcript file. */
+  logFile?: string;
+}
+
+export interface StartedMachine {
+  machine: Machine;
+  monitor: ConsoleMonitor;
+  /**
+   * How the machine ended, judged once its console is drained: a panic
+   * printed just before QEMU exits rejects as the panic, a crash as a
+   * PlatformError; a clean poweroff resolves.
+   */
+  ended: Promise<MachineExit>;
+}
+
+/** Creates the console monitor first, so nothing the guest prints is missed. */
+export function createMonitor(settings: MonitorSettings, run: Run): ConsoleMonitor {
+  let log;
+  if (settings.logFile) {
+    const stream = createWriteStream(settings.logFile);
+    log = stream;
+    run.defer('close console log', () => new Promise<void>((resolve) => stream.end(resolve)));
+  }
+  const monitor = new ConsoleMonitor({
+    failOn: settings.failOn ?? DEFAULT_FAIL_PATTERNS,
+    stallTimeoutMs: settings.stallTimeoutMs,
+    log,
+    startedAt: run.startedAt,
+  });
+  run.defer('stop console monitor', () => monitor.stop());
+  return monitor;
+}
+
+export async function startMachine<O extends BootOptions>(
+  platform: Platform<O>,
+  image: Image,
+  options: O,
+  monitor: ConsoleMonitor,
+  run: Run,
+): Promise<StartedMachine> {
+  const machine = await platform.boot(image, options, run);
+  monitor.attach(machine.console);
+  const ended = machine.exited.then(async (exit) => {
+    await Promise.race([monitor.ended, delay(1000)]);
+    if (monitor.failed) throw monitor.failed;
+    if (exit.reason === 'crashed') {
+      throw new PlatformError(`${platform.name} exited with status ${exit.code ?? exit.signal}: ${firstLine(exit.detail) ?? 'no message'}`);
+    }
+    return exit;
+  });
+  ended.catch(() => {});
+  return { machine, monitor, ended };
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function firstLine(text: string | undefined): string | undefined {
+  return text?.split('\n').find((l) => l.trim())?.trim();
+}
