@@ -87,3 +87,12 @@ test('the log gets timestamped lines and the stream end flushes the last one', a
   await m.ended;
   t.regex(chunks.join(''), /^\[\s+\d+\.\d{3}\] one\n\[\s+\d+\.\d{3}\] two\n$/);
 });
+
+test('a match in a line still arriving reports the whole line once it completes', async (t) => {
+  const m = new ConsoleMonitor({});
+  const waiting = m.waitFor(/ntpd running/);
+  m.feed('lkrun-init: service ntpd running (pid 1');
+  setTimeout(() => m.feed('23)\nnext\n'), 30);
+  t.is((await waiting).line, 'lkrun-init: service ntpd running (pid 123)');
+  m.stop();
+});

@@ -54,6 +54,7 @@ export class ConsoleMonitor {
   private cursor = 0;
   private waiters: Waiter[] = [];
   private stallTimer?: NodeJS.Timeout;
+  private partialTimer?: NodeJS.Timeout;
   private readonly failOn: FailPattern[];
   private endedResolve!: () => void;
   readonly ended: Promise<void>;
@@ -89,6 +90,7 @@ export class ConsoleMonitor {
   /** The console closed: finish the last line and stop the stall clock. */
   end(): void {
     for (const line of this.transcript.flush()) this.onLine(line);
+    this.checkWaiters(true);
     this.stop();
     this.endedResolve();
   }
@@ -138,7 +140,7 @@ export class ConsoleMonitor {
     return this.transcript.tail(count);
   }
 
-  private checkWaiters(): void {
+  private checkWaiters(acceptPartialLine = false): void {
     // Ordered: only the oldest waiter may consume text, so two expectations
     // never match the same line.
     while (this.waiters.length > 0) {
@@ -150,6 +152,15 @@ export class ConsoleMonitor {
       const end = this.cursor + match.index + match[0].length;
       const lineStart = this.text.lastIndexOf('\n', Math.max(0, end - 1)) + 1;
       const lineEnd = this.text.indexOf('\n', end);
+      // A match in an unfinished line (a prompt, or a line still arriving)
+      // waits briefly for the rest of it, so reports show the whole line.
+      if (lineEnd === -1 && !acceptPartialLine) {
+        this.partialTimer ??= setTimeout(() => {
+          this.partialTimer = undefined;
+          this.checkWaiters(true);
+        }, 100);
+        return;
+      }
       const line = this.text.slice(lineStart, lineEnd === -1 ? undefined : lineEnd);
       this.cursor = end;
       waiter.resolve({ pattern: waiter.pattern, at: Date.now() - this.startedAt, text: match[0], line });
