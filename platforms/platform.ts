@@ -69,6 +69,10 @@ export interface Machine {
   readonly control?: { output: Readable; write(data: string | Buffer): void };
   readonly exited: Promise<MachineExit>;
   readonly endpoints: Endpoint[];
+  /** The local process running the guest, when there is one (QEMU, HyperKit). */
+  readonly pid?: number;
+  /** What the platform chose for this machine (accelerator, instance id…), for reports. */
+  readonly info?: Record<string, unknown>;
   /** Stops the machine and frees what it holds. Idempotent. */
   teardown(): Promise<void>;
 }

@@ -218,8 +218,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       const echo = options.echo;
       started.machine.console.on('data', (chunk: Buffer) => echo.write(chunk));
     }
-    const prepared = (platform as { lastPrepared?: { accel?: { accel: string } } }).lastPrepared;
-    return new LaunchedMachine(run, image, entry.name, started, { arch, accel: prepared?.accel?.accel });
+    return new LaunchedMachine(run, image, entry.name, started, { arch, ...started.machine.info });
   } catch (error) {
     await run.teardown();
     throw error;

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createSocket } from 'node:dgram';
 import { NtpProbeError, ntpRequest, parseNtpReply, queryNtp } from '../src/harness/probes/ntp.js';
+import { TimeoutError } from '../src/run/errors.js';
 
 function reply(transmit: Buffer, edit: (b: Buffer) => void = () => {}): Buffer {
   const b = Buffer.alloc(48);
@@ -49,5 +50,5 @@ test('nothing listening: a clear timeout error', async (t) => {
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
   const port = s.address().port;
   s.close();
-  await t.throwsAsync(queryNtp('127.0.0.1', port, { timeoutMs: 600, intervalMs: 100 }), { instanceOf: NtpProbeError, message: new RegExp(`no valid NTP reply from 127.0.0.1:${port} within 0.6s`) });
+  await t.throwsAsync(queryNtp('127.0.0.1', port, { timeoutMs: 600, intervalMs: 100 }), { instanceOf: TimeoutError, message: new RegExp(`no valid NTP reply from 127.0.0.1:${port} within 0.6s`) });
 });

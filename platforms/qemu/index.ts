@@ -130,6 +130,8 @@ export class QemuPlatform implements Platform<QemuOptions> {
       control,
       exited,
       endpoints: options.networking.mode === 'user' ? options.publish.map((p) => ({ ...p, host: p.hostAddress ?? '127.0.0.1' })) : [],
+      pid: qemu.pid,
+      info: { accel: prepared.accel.accel, accelReason: prepared.accel.reason, pid: qemu.pid },
       teardown: () => qemu.stop(),
     };
   }

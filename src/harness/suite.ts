@@ -122,6 +122,8 @@ function describe(errors: ErrorObject[], prefix: (string | number)[], doc: Docum
   const out: string[] = [];
   for (const e of errors) {
     if (e.keyword === 'oneOf' && errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath))) continue;
+    // In a oneOf, "must be string" from the branch the value is not is noise beside the real complaint.
+    if (e.keyword === 'type' && errors.some((o) => o.keyword !== 'type' && o.keyword !== 'oneOf' && o.instancePath.startsWith(e.instancePath))) continue;
     const path = [...prefix, ...e.instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p))];
     const keyPath = e.keyword === 'additionalProperties' ? [...path, (e.params as { additionalProperty: string }).additionalProperty] : path;
     const where = label(keyPath) || 'suite';
@@ -188,7 +190,7 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
   const steps = (data.steps as Record<string, unknown>[]).map((raw, i): Step => {
     const kind = Object.keys(raw).find((k) => (STEP_KINDS as string[]).includes(k)) as StepKind;
     const timeoutMs = dur(raw.timeout, ['steps', i, 'timeout']);
-    const name = (raw.name as string | undefined) ?? `${kind} ${kind === 'poweroff' ? '' : JSON.stringify(raw[kind])}`.trim();
+    const name = (raw.name as string | undefined) ?? defaultStepName(kind, raw[kind]);
     switch (kind) {
       case 'expect':
         return { kind, name, timeoutMs, pattern: new RegExp(raw.expect as string) };
@@ -232,4 +234,12 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
 
 export function imageFor(suite: Suite, arch: Arch): string | undefined {
   return suite.image[arch] ?? suite.image.any;
+}
+
+/** `expect /ntpd running/`, `exec pidof ntpd`, `ntp 123`: what the step does, in its own words. */
+function defaultStepName(kind: StepKind, value: unknown): string {
+  if (kind === 'poweroff') return 'poweroff';
+  if (kind === 'expect') return `expect /${value as string}/`;
+  const text = String(value).replace(/\s+/g, ' ').trim();
+  return `${kind} ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;
 }

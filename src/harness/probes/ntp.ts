@@ -4,6 +4,7 @@
 // a test must check (mode, originate timestamp, stratum, leap indicator).
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+import { ExpectationFailedError, TimeoutError } from '../../run/errors.js';
 
 const NTP_EPOCH_OFFSET = 2_208_988_800; // seconds from 1900 to 1970
 
@@ -19,7 +20,8 @@ export interface NtpReply {
   synced: boolean;
 }
 
-export class NtpProbeError extends Error {}
+/** A reply came but is not a valid answer to our request. */
+export class NtpProbeError extends ExpectationFailedError {}
 
 export function ntpRequest(): { packet: Buffer; transmit: Buffer } {
   const packet = Buffer.alloc(48);
@@ -91,7 +93,7 @@ export function queryNtp(host: string, port: number, options: { timeoutMs?: numb
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const resend = setInterval(send, intervalMs);
     const deadline = setTimeout(
-      () => finish(new NtpProbeError(`no valid NTP reply from ${host}:${port} within ${timeoutMs / 1000}s${lastError ? ` (last problem: ${lastError.message})` : ''}`)),
+      () => finish(new TimeoutError(`no valid NTP reply from ${host}:${port} within ${timeoutMs / 1000}s${lastError ? ` (last problem: ${lastError.message})` : ''}`)),
       timeoutMs,
     );
     send();
