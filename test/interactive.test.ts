@@ -1,0 +1,46 @@
+// The console attached to a real terminal: node-pty gives lkrun a TTY, as a
+// user's shell would. Keys reach the guest, Ctrl-A x quits, QEMU is gone.
+import test from 'ava';
+import pty from 'node-pty';
+import { rmSync } from 'node:fs';
+import { built, image, LKRUN, NOT_BUILT, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor } from './helpers/lkrun.js';
+
+const x86 = image('x86_64', 'ntpd');
+
+(built(x86) ? test.serial : test.skip)('[vm] on a terminal the console is attached raw; Ctrl-A x quits and tears down', async (t) => {
+  if (!built(x86)) return t.log(NOT_BUILT);
+  const state = tempDir();
+  t.teardown(() => rmSync(state, { recursive: true, force: true }));
+  const term = pty.spawn('node', [LKRUN, 'qemu', x86, '--state', state, '--timeout', '180'], {
+    name: 'xterm-256color',
+    cols: 120,
+    rows: 40,
+    env: { ...process.env, ...TEST_ENV } as Record<string, string>,
+  });
+  let screen = '';
+  term.onData((d) => (screen += d));
+  const exited = new Promise<{ exitCode: number }>((resolve) => term.onExit(resolve));
+  try {
+    await waitFor(() => screen.includes('lkrun-init: service ntpd running'), 150_000);
+    const pid = readPidfile(state)!;
+    t.true(pidAlive(pid));
+    // Typed keys go to the guest's serial console (raw mode: no local echo,
+    // no line buffering); the image's main console has no shell, so Linux's
+    // tty echo is what comes back.
+    term.write('hello-guest');
+    await waitFor(() => screen.includes('hello-guest'), 10_000);
+    // In raw mode ^C is a byte for the guest, not SIGINT for lkrun.
+    term.write('\x03');
+    await new Promise((r) => setTimeout(r, 1500));
+    t.true(pidAlive(pid), 'lkrun and its QEMU survive a ^C typed at the console');
+    const sent = Date.now();
+    term.write('\x01x');
+    const { exitCode } = await exited;
+    t.true(Date.now() - sent < 3000);
+    t.is(exitCode, 0);
+    t.regex(screen, /lkrun: qemu ntpd \(kernel\+initrd, x86_64, tcg\): passed in [\d.]+s \(quit\)/);
+    t.false(pidAlive(pid));
+  } finally {
+    term.kill();
+  }
+});
