@@ -202,3 +202,12 @@ for (const [name, args, message] of badInputs) {
     t.is(readPidfile(state), undefined, 'no QEMU was started');
   });
 }
+
+test('flag errors found by the parser are one line too, exit 2', async (t) => {
+  for (const args of [['qemu', 'x', '--bogus'], ['qemu'], ['qemu', 'x', '--data', 'a', '--data-file', 'b']]) {
+    const r = await lkrun(args);
+    t.is(r.exitCode, 2, r.all);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    t.regex(r.stderr, /^lkrun: .* \(see lkrun qemu --help\)\n$/);
+  }
+});

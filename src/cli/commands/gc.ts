@@ -1,8 +1,9 @@
-import { Command, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { LkrunCommand } from '../base.js';
 import { collectGarbage } from '../../run/ledger.js';
 import { exit } from '../exit.js';
 
-export default class Gc extends Command {
+export default class Gc extends LkrunCommand {
   static override summary = 'Reap what killed lkrun runs left behind (QEMU processes, state directories, cloud resources)';
   static override description = 'Every run records what it creates in a ledger before creating it. A run that ends normally removes its ledger; one killed with SIGKILL cannot, and the next run or this command finishes its cleanup. Only runs whose lkrun process is gone are touched.';
   static override flags = {

@@ -1,4 +1,5 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { LkrunCommand } from '../base.js';
 import { resolveImage } from '../../image/resolve.js';
 import { parseNetworking } from '../../run/specs.js';
 import { chooseAccelFlag } from '../accel-flag.js';
@@ -8,7 +9,7 @@ import { exit } from '../exit.js';
 import { hostArch } from '../../../platforms/qemu/accel.js';
 import { QemuPlatform, type QemuOptions } from '../../../platforms/qemu/index.js';
 
-export default class Qemu extends Command {
+export default class Qemu extends LkrunCommand {
   static override summary = 'Boot a LinuxKit image under QEMU (x86_64 or aarch64) and check what its console says';
   static override description = `IMAGE is a file (.iso, -efi.iso, raw -bios.img/-efi.img, .qcow2, .vmdk, .img.tar.gz) detected by its contents, or a prefix NAME of NAME-kernel + NAME-initrd.img (+ NAME-cmdline) or NAME-kernel + NAME-squashfs.img, as linuxkit build names them.
 

@@ -1,4 +1,5 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { LkrunCommand } from '../base.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { parseRegex } from '../../run/specs.js';
 import { chooseAccelFlag } from '../accel-flag.js';
 import { exit } from '../exit.js';
 
-export default class Test extends Command {
+export default class Test extends LkrunCommand {
   static override summary = 'Run suites of checks on images across a matrix of targets, with CI reports';
   static override description = `Each SUITE is a YAML file naming an image, the targets to run it on and ordered steps (console expectations, commands in the guest, probes through published ports). The matrix is suites × targets; jobs run in parallel, each on its own machine, always torn down. Without SUITE, every suites/*.yml is run.
 
