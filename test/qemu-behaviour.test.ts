@@ -208,6 +208,6 @@ test('flag errors found by the parser are one line too, exit 2', async (t) => {
     const r = await lkrun(args);
     t.is(r.exitCode, 2, r.all);
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
-    t.regex(r.stderr, /^lkrun: .* \(see lkrun qemu --help\)\n$/);
+    t.regex(r.stderr, /^lkrun: .* \(see lkrun qemu --help\)$/);
   }
 });
