@@ -68,7 +68,7 @@ for (const target of targets) {
   const lk: Sample[] = [];
   for (let i = 0; i < RUNS; i++) {
     raw.push(await timeUntilLine('sh', ['-c', `exec ${qemuLine.replace(/-pidfile \S+/, '')}`], 'none'));
-    lk.push(await timeUntilLine('node', [LKRUN, 'qemu', target.image, '--accel', 'tcg', '--expect', LINE, '--until-expect', '--quiet'], 'self'));
+    lk.push(await timeUntilLine('node', [LKRUN, 'qemu', target.image, '--accel', 'tcg', '--expect', LINE, '--until-expect'], 'self'));
   }
   const rawMs = median(raw.map((s) => s.ms));
   const lkMs = median(lk.map((s) => s.ms));

@@ -53,7 +53,6 @@ export async function drive<O extends BootOptions>(d: DriveOptions<O>): Promise<
   } catch (error) {
     code = exitCodeOf(error);
     if (!d.json) say(errorLine(error));
-    if (!result) result = undefined;
     if (d.json) writeJson({ status: 'failed', exitCode: code, error: errorLine(error, false), image, platform: d.platform.name, ...describe?.(), session: result && publicResult(result) });
     return code;
   } finally {
