@@ -231,7 +231,9 @@ async function publishMapping(spec: string | PortMapping): Promise<PortMapping> 
   const guestOnly = /^(\d+)(?:\/(tcp|udp))?$/i.exec(spec.trim());
   if (!guestOnly) return parsePublish(spec);
   const protocol = (guestOnly[2]?.toLowerCase() ?? 'tcp') as Protocol;
-  return { hostPort: await freePort(protocol), guestPort: Number(guestOnly[1]), protocol };
+  const guestPort = Number(guestOnly[1]);
+  if (guestPort < 1 || guestPort > 65535) throw new BadInputError(`--publish ${JSON.stringify(spec)}: guest port must be 1 to 65535`);
+  return { hostPort: await freePort(protocol), guestPort, protocol };
 }
 
 export async function freePort(protocol: Protocol): Promise<number> {
