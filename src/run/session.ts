@@ -2,7 +2,7 @@
 // over it, match expectations in order, and decide how the run ended. The
 // caller owns the Run and tears it down whatever happens here.
 import type { Writable } from 'node:stream';
-import type { BootOptions, Machine, MachineExit, Platform } from '../../platforms/platform.js';
+import type { BootOptions, MachineExit, Platform } from '../../platforms/platform.js';
 import { formatSeconds, type ConsoleMatch, type ConsoleMonitor } from '../console/monitor.js';
 import { attachTerminal } from '../console/terminal.js';
 import type { Image } from '../image/types.js';
@@ -37,7 +37,6 @@ export interface SessionResult {
   durationMs: number;
   exit?: MachineExit;
   consoleTail: string[];
-  machine?: Machine;
 }
 
 class UserQuit extends Error {}
@@ -96,11 +95,11 @@ export async function runSession<O extends BootOptions>(
           error: new ExpectationFailedError(`guest ${phase1.exit.reason === 'poweroff' ? 'powered off' : 'stopped'} before the console showed /${pending.pattern}/`),
         });
       }
-      return result({ status: 'passed', ending: 'poweroff', exit: phase1.exit, machine: m });
+      return result({ status: 'passed', ending: 'poweroff', exit: phase1.exit });
     }
-    if (options.untilExpect && expectations.length > 0) return result({ status: 'passed', ending: 'expectations-met', machine: m });
+    if (options.untilExpect && expectations.length > 0) return result({ status: 'passed', ending: 'expectations-met' });
     const exit = await Promise.race([ended, failures]);
-    return result({ status: 'passed', ending: 'poweroff', exit, machine: m });
+    return result({ status: 'passed', ending: 'poweroff', exit });
   } catch (error) {
     if (error instanceof UserQuit) {
       const pending = expectations.find((e) => !e.matched);
