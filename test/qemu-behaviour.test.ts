@@ -211,3 +211,14 @@ test('flag errors found by the parser are one line too, exit 2', async (t) => {
     t.regex(r.stderr, /^lkrun: .* \(see lkrun qemu --help\)$/);
   }
 });
+
+test('doctor reports QEMU, firmware and the accelerator it would use per architecture', async (t) => {
+  const r = await lkrun(['doctor', '--json'], { env: { LKRUN_ACCEL: '' } });
+  t.is(r.exitCode, 0, r.all);
+  const checks = JSON.parse(r.stdout) as { what: string; ok: boolean; detail: string }[];
+  const byName = Object.fromEntries(checks.map((c) => [c.what, c]));
+  t.true(byName['qemu x86_64']!.ok);
+  t.regex(byName['accel aarch64']!.detail, /^tcg: aarch64 guest on a x86_64 host/);
+  t.regex(byName['accel x86_64']!.detail, /^(kvm|tcg): /);
+  t.regex(byName['uefi x86_64']!.detail, /OVMF/);
+});
