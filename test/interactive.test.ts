@@ -3,6 +3,9 @@
 import test from 'ava';
 import pty from 'node-pty';
 import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { ControlShell } from '../src/exec/control-shell.js';
 import { built, image, LKRUN, NOT_BUILT, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor } from './helpers/lkrun.js';
 
 const x86 = image('x86_64', 'ntpd');
@@ -24,11 +27,16 @@ const x86 = image('x86_64', 'ntpd');
     await waitFor(() => screen.includes('lkrun-init: service ntpd running'), 150_000);
     const pid = readPidfile(state)!;
     t.true(pidAlive(pid));
-    // Typed keys go to the guest's serial console (raw mode: no local echo,
-    // no line buffering); the image's main console has no shell, so Linux's
-    // tty echo is what comes back.
+    // Typed keys reach the guest's serial port: its UART receive counter,
+    // read through the image's control shell, grows by what was typed.
+    const socket = connect(join(state, 'control.sock'));
+    t.teardown(() => socket.destroy());
+    const shell = new ControlShell({ output: socket, write: (d) => socket.write(d) });
+    const received = async () => Number(/^0:.* rx:(\d+)/m.exec((await shell.exec('cat /proc/tty/driver/serial', { timeoutMs: 20_000 })).output)?.[1]);
+    const before = await received();
     term.write('hello-guest');
-    await waitFor(() => screen.includes('hello-guest'), 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    t.is((await received()) - before, 'hello-guest'.length);
     // In raw mode ^C is a byte for the guest, not SIGINT for lkrun.
     term.write('\x03');
     await new Promise((r) => setTimeout(r, 1500));

@@ -262,17 +262,22 @@ function controlSocketPath(state: string, runId: string): string {
   return inState.length < 100 ? inState : join('/tmp', `${runId}.control.sock`);
 }
 
-/** Connects to the control console once QEMU has created its socket. */
+/**
+ * The control console, connected on first use: QEMU serves one client per
+ * socket, so a run that never execs leaves it free (for a debugging `socat`).
+ */
 function controlChannel(path: string, exited: Promise<unknown>, run: Run): NonNullable<Machine['control']> {
   const output = new PassThrough();
   const pending: (string | Buffer)[] = [];
   let socket: Socket | undefined;
+  let connecting = false;
   let gone = false;
   void exited.finally(() => {
     gone = true;
     socket?.destroy();
     output.end();
   });
+  // QEMU creates the socket a moment after it starts: retry for up to 10 s.
   const attempt = (tries: number) => {
     if (gone) return;
     const s = connect(path);
@@ -286,15 +291,18 @@ function controlChannel(path: string, exited: Promise<unknown>, run: Run): NonNu
       if (tries > 0 && !gone) setTimeout(() => attempt(tries - 1), 50).unref();
     });
   };
-  attempt(200);
   run.defer('close control console', () => {
     socket?.destroy();
   });
   return {
     output,
     write(data) {
-      if (socket) socket.write(data);
-      else pending.push(data);
+      if (socket) return void socket.write(data);
+      pending.push(data);
+      if (!connecting) {
+        connecting = true;
+        attempt(200);
+      }
     },
   };
 }
