@@ -1,8 +1,8 @@
 // Every image format lkrun detects boots under real QEMU (TCG) and the
 // bundled image reports ntpd up; published ports and --data reach the guest.
 import test from 'ava';
-import { createSocket } from 'node:dgram';
 import { queryNtp } from '../src/harness/probes/ntp.js';
+import { freePort } from '../src/launch.js';
 import { built, image, lkrun, NOT_BUILT, NTPD_UP } from './helpers/lkrun.js';
 
 const formats: [arch: 'x86_64' | 'aarch64', file: string, format: string][] = [
@@ -35,17 +35,10 @@ for (const [arch, file, format] of formats) {
   });
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const kernelX86 = image('x86_64', 'ntpd');
 (built(kernelX86) ? test.serial : test.skip)('[vm] --publish: a host NTP client gets a valid reply from ntpd in the guest over UDP', async (t) => {
-  const port = await freeUdpPort();
+  const port = await freePort('udp');
   const child = lkrun(['qemu', kernelX86, '--publish', `${port}:123/udp`, '--expect', NTPD_UP, '--timeout', '180']);
   let output = '';
   child.all?.on('data', (c: Buffer) => (output += c.toString()));
