@@ -16,7 +16,7 @@ interface JobJson {
   status: string;
   reason?: string;
   info: { pid?: number };
-  attempts: { errorKind?: string; consoleTail: string[]; consoleLog: string; steps: { name: string; status: string }[] }[];
+  attempts: { errorKind?: string; consoleTail: string[]; consoleLog: string; steps: { name: string; kind: string; status: string; detail?: string }[] }[];
 }
 
 vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with every reporter', async (t) => {
@@ -97,6 +97,19 @@ vm('[vm] --retries 1 reruns a failed job once and reports it flaky when the retr
   t.regex(r.stdout, /1 flaky/);
   const noRetry = await execa('node', [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--out', out, '--reporter', 'json'], { cwd: tempDir('lkrun-flaky-'), reject: false, env: { LKRUN_ACCEL: 'tcg' } });
   t.is(noRetry.exitCode, 1, 'without --retries the same suite fails');
+});
+
+vm('[vm] every step kind passes against one guest: exec, wait-until, tcp, http, host, send, poweroff', async (t) => {
+  const out = tempDir('lkrun-out-');
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const r = await lkrun(['test', suite('steps'), '--out', out, '--reporter', 'json']);
+  t.is(r.exitCode, 0, r.all);
+  const job = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs[0] as JobJson;
+  const steps = job.attempts[0]!.steps;
+  t.deepEqual(steps.map((s) => s.kind), ['boot', 'expect', 'exec', 'wait-until', 'tcp', 'http', 'host', 'send', 'wait-until', 'exec', 'poweroff']);
+  t.true(steps.every((s) => s.status === 'passed'));
+  t.regex(steps[5]!.detail!, /^status 200, 21 bytes$/);
+  t.regex(steps[10]!.detail!, /^guest powered off$/);
 });
 
 test('unavailable and unknown targets are skipped with their reason, never dropped', async (t) => {
