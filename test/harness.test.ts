@@ -5,7 +5,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
-import { built, image, lkrun, NOT_BUILT, pidAlive, ROOT, tempDir } from './helpers/lkrun.js';
+import { built, image, lkrun, NOT_BUILT, pidAlive, ROOT, tempDir, waitFor } from './helpers/lkrun.js';
 
 const haveImages = built(image('x86_64', 'ntpd')) && built(image('aarch64', 'ntpd'));
 const vm = haveImages ? test.serial : test.skip;
@@ -153,4 +153,24 @@ test('--list prints the matrix without running it', async (t) => {
   const r = await lkrun(['test', join(ROOT, 'suites', 'ntpd.yml'), '--list', '--shard', '2/2']);
   t.is(r.exitCode, 0, r.all);
   t.is(r.stdout.trim(), 'ntpd qemu/x86_64');
+});
+
+vm('[vm] SIGINT stops every running job, tears their machines down and still writes the reports', async (t) => {
+  const out = tempDir('lkrun-out-');
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const child = lkrun(['test', join(ROOT, 'suites', 'ntpd.yml'), '--jobs', '2', '--out', out, '--reporter', 'json', '--reporter', 'pretty']);
+  const logs = join(out, 'logs');
+  const { readdirSync } = await import('node:fs');
+  await waitFor(() => existsSync(logs) && readdirSync(logs).length === 2 && readdirSync(logs).every((f) => readFileSync(join(logs, f), 'utf8').includes('Linux version')), 60_000);
+  const sent = Date.now();
+  child.kill('SIGINT');
+  const result = await child;
+  t.is(result.exitCode, 130, result.all);
+  t.true(Date.now() - sent < 5000, `took ${Date.now() - sent} ms`);
+  const jobs = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs as JobJson[];
+  t.is(jobs.length, 2);
+  for (const job of jobs) {
+    t.regex(job.reason ?? '', /interrupted by SIGINT/);
+    t.false(pidAlive(job.info.pid!), `${job.id}: qemu ${job.info.pid} left running`);
+  }
 });

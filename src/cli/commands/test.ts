@@ -51,7 +51,12 @@ EXIT CODES
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Test);
     const abort = new AbortController();
-    const onSignal = (signal: NodeJS.Signals) => abort.abort(new InterruptedError(signal));
+    // First signal: stop every job, tear down, still write the reports.
+    // A second one leaves at once (QEMU dies with lkrun; `lkrun gc` cleans up).
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (abort.signal.aborted) process.exit(new InterruptedError(signal).exitCode);
+      abort.abort(new InterruptedError(signal));
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     let code: number;
