@@ -121,6 +121,13 @@ test('--gui keeps a display device instead of -display none', (t) => {
   t.true(args({ gui: true, arch: 'aarch64' }).includes('virtio-gpu-pci'));
 });
 
+test('--usb adds an xHCI controller with a tablet; --device specs pass through in order', (t) => {
+  const a = args({ usb: true, devices: ['virtio-balloon-pci', 'pvpanic'] });
+  const devices = valueOf(a, '-device');
+  t.deepEqual(devices.slice(-4), ['qemu-xhci,id=usb0', 'usb-tablet,bus=usb0.0', 'virtio-balloon-pci', 'pvpanic']);
+  t.false(args({}).join(' ').includes('usb'));
+});
+
 test('shellQuote quotes only what a shell would split', (t) => {
   t.is(shellQuote(['qemu', '-append', 'console=ttyS0 panic=1', "it's"]), `qemu -append 'console=ttyS0 panic=1' 'it'\\''s'`);
 });

@@ -30,6 +30,10 @@ export interface QemuConfig {
   pidfile: string;
   name: string;
   gui: boolean;
+  /** A USB controller with a tablet (linuxkit's --usb). */
+  usb?: boolean;
+  /** Raw `-device` specs, passed through (linuxkit's --device). */
+  devices?: string[];
 }
 
 export function buildQemuArgs(c: QemuConfig): string[] {
@@ -103,6 +107,8 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   }
 
   add(...networkArgs(c.networking, c.publish, c.mac));
+  if (c.usb) add('-device', 'qemu-xhci,id=usb0', '-device', 'usb-tablet,bus=usb0.0');
+  for (const device of c.devices ?? []) add('-device', device);
   return args;
 }
 

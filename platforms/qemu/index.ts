@@ -25,6 +25,9 @@ export interface QemuOptions extends BootOptions {
   /** Boot with UEFI firmware even if the image does not say so. */
   uefi?: boolean;
   networking: Networking;
+  usb?: boolean;
+  /** Raw QEMU -device specs, passed through. */
+  devices?: string[];
   /** Attach the control console (virtio-console) for exec. */
   control?: boolean;
   kvmProbeCache?: string;
@@ -99,6 +102,8 @@ export class QemuPlatform implements Platform<QemuOptions> {
       pidfile: join(state, 'qemu.pid'),
       name: run.id,
       gui: options.gui ?? false,
+      usb: options.usb,
+      devices: options.devices,
     };
     const argv = launchCommand(binary, buildQemuArgs(config));
     this.lastPrepared = { binary, accel, config, setup, argv };

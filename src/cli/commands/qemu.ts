@@ -46,6 +46,8 @@ EXIT CODES
     networking: Flags.string({ description: 'user, tap,IFNAME, bridge,BRIDGE or none', default: 'user', helpGroup: 'QEMU' }),
     qemu: Flags.string({ description: 'path to qemu-system-ARCH (default: found in PATH)', helpGroup: 'QEMU' }),
     gui: Flags.boolean({ description: 'open a QEMU window (the serial console is still captured)', helpGroup: 'QEMU' }),
+    usb: Flags.boolean({ description: 'add a USB controller with a tablet', helpGroup: 'QEMU' }),
+    device: Flags.string({ description: 'extra QEMU -device spec, passed through (repeatable)', multiple: true, helpGroup: 'QEMU' }),
     ...runFlags,
   };
 
@@ -78,6 +80,8 @@ EXIT CODES
           uefi: flags.uefi,
           networking,
           gui: flags.gui,
+          usb: flags.usb,
+          devices: flags.device,
           log: (line) => process.stderr.write(line + '\n'),
         };
         return { image, options, describe: () => ({ arch, accel: platform.lastPrepared?.accel.accel, accelReason: platform.lastPrepared?.accel.reason }) };
