@@ -4,7 +4,7 @@ import type { Arch } from '../src/image/types.js';
 import { BadInputError } from '../src/run/errors.js';
 import type { Networking } from '../src/run/specs.js';
 import type { BootOptions, Platform } from './platform.js';
-import { parseAccel } from './qemu/accel.js';
+import { requestedAccel } from './qemu/accel.js';
 import { findInPath, QemuPlatform, type QemuOptions } from './qemu/index.js';
 
 /** Options any caller may give, beyond BootOptions; each platform takes what it understands. */
@@ -31,7 +31,7 @@ const qemu: PlatformEntry = {
   unavailable: (arch) => (findInPath(`qemu-system-${arch}`) ? undefined : `qemu-system-${arch} not found in PATH`),
   options: (c): QemuOptions => ({
     ...c,
-    accel: parseAccel(c.accel ?? process.env.LKRUN_ACCEL ?? 'auto'),
+    accel: requestedAccel(c.accel),
     networking: c.networking ?? { mode: 'user' },
     ...(c.extra as Partial<QemuOptions> | undefined),
   }),

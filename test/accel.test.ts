@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseAccel, KVM_PROBE_IMAGE, parseAccel, probeKvm } from '../platforms/qemu/accel.js';
+import { chooseAccel, KVM_PROBE_IMAGE, parseAccel, probeKvm, requestedAccel } from '../platforms/qemu/accel.js';
 import { BadInputError, PlatformUnavailableError } from '../src/run/errors.js';
 
 const QEMU_X86 = '/usr/bin/qemu-system-x86_64';
@@ -82,4 +82,13 @@ const hasQemu = existsSync(QEMU_X86);
       message: /^--accel kvm: KVM is present but does not run guests/,
     });
   }
+});
+
+test('the requested accelerator: flag, then LKRUN_ACCEL, then linuxkit\'s variable (a fallback list means auto)', (t) => {
+  t.is(requestedAccel('tcg', { LKRUN_ACCEL: 'kvm' }), 'tcg');
+  t.is(requestedAccel(undefined, { LKRUN_ACCEL: 'kvm' }), 'kvm');
+  t.is(requestedAccel(undefined, { LKRUN_ACCEL: '', LINUXKIT_QEMU_ACCEL: 'kvm:tcg' }), 'auto');
+  t.is(requestedAccel(undefined, { LINUXKIT_QEMU_ACCEL: 'tcg' }), 'tcg');
+  t.is(requestedAccel(undefined, {}), 'auto');
+  t.throws(() => requestedAccel(undefined, { LKRUN_ACCEL: 'fast' }), { instanceOf: BadInputError });
 });

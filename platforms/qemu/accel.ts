@@ -36,6 +36,15 @@ export function parseAccel(text: string): AccelChoice {
   throw new BadInputError(`--accel ${JSON.stringify(text)}: unknown accelerator; expected one of ${ACCELS.join(', ')}`);
 }
 
+/**
+ * The accelerator asked for: the flag, else LKRUN_ACCEL, else linuxkit's
+ * LINUXKIT_QEMU_ACCEL (whose "kvm:tcg" fallback lists mean auto), else auto.
+ */
+export function requestedAccel(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): AccelChoice {
+  const linuxkit = env.LINUXKIT_QEMU_ACCEL?.includes(':') ? 'auto' : env.LINUXKIT_QEMU_ACCEL;
+  return parseAccel(flag || env.LKRUN_ACCEL || linuxkit || 'auto');
+}
+
 export interface AccelContext {
   guestArch: Arch;
   qemuBinary: string;

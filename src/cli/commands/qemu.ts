@@ -2,11 +2,10 @@ import { Args, Flags } from '@oclif/core';
 import { LkrunCommand } from '../base.js';
 import { resolveImage } from '../../image/resolve.js';
 import { parseNetworking } from '../../run/specs.js';
-import { chooseAccelFlag } from '../accel-flag.js';
 import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
 import { drive } from '../drive.js';
 import { exit } from '../exit.js';
-import { hostArch } from '../../../platforms/qemu/accel.js';
+import { hostArch, requestedAccel } from '../../../platforms/qemu/accel.js';
 import { QemuPlatform, type QemuOptions } from '../../../platforms/qemu/index.js';
 
 export default class Qemu extends LkrunCommand {
@@ -67,7 +66,7 @@ EXIT CODES
         session: sessionOptionsFrom(flags),
       prepare: async () => {
         const requestedArch = parseArch(flags.arch);
-        const accel = chooseAccelFlag(flags.accel);
+        const accel = requestedAccel(flags.accel);
         const networking = parseNetworking(flags.networking);
         const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
         const image = await resolveImage(args.image, { arch: requestedArch, force, uefi: flags.uefi });

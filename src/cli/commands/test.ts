@@ -11,8 +11,8 @@ import { loadSuite } from '../../harness/suite.js';
 import { BadInputError, ExitCode, InterruptedError } from '../../run/errors.js';
 import { collectGarbage } from '../../run/ledger.js';
 import { parseRegex } from '../../run/specs.js';
-import { chooseAccelFlag } from '../accel-flag.js';
 import { exit } from '../exit.js';
+import { requestedAccel } from '../../../platforms/qemu/accel.js';
 
 export default class Test extends LkrunCommand {
   static override summary = 'Run suites of checks on images across a matrix of targets, with CI reports';
@@ -77,7 +77,7 @@ EXIT CODES
       const reporters = (flags.reporter?.length ? flags.reporter : ['pretty']).map((name) =>
         createReporter(name as never, { outDir: flags.out, stream: process.stdout, color: process.stdout.isTTY === true }),
       );
-      const accel = flags.accel === undefined ? undefined : chooseAccelFlag(flags.accel);
+      const accel = flags.accel === undefined ? undefined : requestedAccel(flags.accel);
       await collectGarbage().catch(() => []);
       const summary = await runMatrix(matrix, { jobs, retries, outDir: flags.out, reporters, shard: flags.shard, signal: abort.signal, launchDefaults: { accel } });
       code = abort.signal.aborted ? (abort.signal.reason as InterruptedError).exitCode : exitCodeFor(summary, flags['allow-skip']);
