@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { isQcow2 } from '../../src/image/qcow2.js';
 import type { Arch, Image, ImageFormat } from '../../src/image/types.js';
 import { BadInputError, PlatformUnavailableError } from '../../src/run/errors.js';
 import type { Run } from '../../src/run/run.js';
@@ -43,6 +44,9 @@ export interface PreparedQemu {
   accel: AccelDecision;
   config: QemuConfig;
   setup: SetupAction[];
+  /** QEMU's own arguments. */
+  args: string[];
+  /** The full command as executed (with its parent-death wrapper), for --dry-run. */
   argv: string[];
 }
 
@@ -105,16 +109,15 @@ export class QemuPlatform implements Platform<QemuOptions> {
       usb: options.usb,
       devices: options.devices,
     };
-    const argv = launchCommand(binary, buildQemuArgs(config));
-    this.lastPrepared = { binary, accel, config, setup, argv };
+    const args = buildQemuArgs(config);
+    this.lastPrepared = { binary, accel, config, setup, args, argv: launchCommand(binary, args) };
     return this.lastPrepared;
   }
 
   async boot(image: Image, options: QemuOptions, run: Run): Promise<Machine> {
     const prepared = await this.prepare(image, options, run);
     for (const action of prepared.setup) await performAction(action);
-    const [, ...args] = prepared.argv.slice(prepared.argv.indexOf(prepared.binary));
-    const qemu = startQemu(prepared.binary, args, { cwd: run.stateDir });
+    const qemu = startQemu(prepared.binary, prepared.args, { cwd: run.stateDir });
     if (qemu.pid > 0) run.ledger.addProcess(qemu.pid, `${prepared.binary} (${run.id})`);
     run.defer('stop qemu', async () => {
       await qemu.stop();
@@ -238,7 +241,7 @@ function sniffDiskFormat(path: string): string {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  return head.toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
+  return isQcow2(head) ? 'qcow2' : 'raw';
 }
 
 /** A stable MAC per state directory, as linuxkit keeps one in <state>/mac-addr. */

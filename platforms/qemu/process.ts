@@ -35,10 +35,6 @@ export function startQemu(binary: string, args: string[], options: { cwd?: strin
     cleanup: true,
     encoding: 'buffer',
   });
-  if (child.pid === undefined) {
-    // Spawn failed synchronously (ENOENT): execa reports it through the promise.
-    child.catch(() => {});
-  }
   let stopping = false;
   let stderrTail = '';
   child.stderr?.on('data', (chunk: Buffer) => {

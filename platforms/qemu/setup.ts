@@ -6,6 +6,7 @@ import { copyFile, open, stat, truncate } from 'node:fs/promises';
 import { writeCidataIso } from '../../src/metadata/cidata-iso.js';
 import { PlatformError } from '../../src/run/errors.js';
 import { shellQuote } from './argv.js';
+import { firstLine } from '../../src/run/text.js';
 
 export type SetupAction =
   | { kind: 'create-disk'; path: string; format: string; sizeMiB: number; qemuImg: string }
@@ -54,8 +55,4 @@ export async function performAction(a: SetupAction): Promise<void> {
       return;
     }
   }
-}
-
-function firstLine(text: string): string | undefined {
-  return text.split('\n').find((l) => l.trim())?.trim();
 }

@@ -6,6 +6,7 @@ import { ConsoleMonitor, DEFAULT_FAIL_PATTERNS, type FailPattern } from '../cons
 import type { Image } from '../image/types.js';
 import { PlatformError } from './errors.js';
 import type { Run } from './run.js';
+import { firstLine } from './text.js';
 
 export interface MonitorSettings {
   failOn?: FailPattern[];
@@ -66,8 +67,4 @@ export async function startMachine<O extends BootOptions>(
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function firstLine(text: string | undefined): string | undefined {
-  return text?.split('\n').find((l) => l.trim())?.trim();
 }
