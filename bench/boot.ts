@@ -72,5 +72,7 @@ for (const target of targets) {
   }
   const rawMs = median(raw.map((s) => s.ms));
   const lkMs = median(lk.map((s) => s.ms));
-  console.log(`${target.name}: raw qemu ${(rawMs / 1000).toFixed(2)} s, lkrun ${(lkMs / 1000).toFixed(2)} s, ratio ${(lkMs / rawMs).toFixed(3)} (median of ${RUNS}); lkrun peak RSS ${Math.round(median(lk.map((s) => s.peakRssKiB)) / 1024)} MiB`);
+  console.log(
+    `${target.name}: raw qemu ${(rawMs / 1000).toFixed(2)} s, lkrun ${(lkMs / 1000).toFixed(2)} s, ratio ${(lkMs / rawMs).toFixed(3)} (median of ${RUNS}); lkrun peak RSS ${Math.round(median(lk.map((s) => s.peakRssKiB)) / 1024)} MiB`,
+  );
 }

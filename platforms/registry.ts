@@ -50,7 +50,9 @@ export function platformEntry(name: string): PlatformEntry {
   const entry = entries.get(name);
   if (!entry) {
     const known = [...entries.keys(), ...Object.keys(NOT_IN_THIS_BUILD)];
-    throw new BadInputError(`platform ${JSON.stringify(name)}: ${NOT_IN_THIS_BUILD[name] ?? `unknown; known platforms: ${known.join(', ')}`}`);
+    throw new BadInputError(
+      `platform ${JSON.stringify(name)}: ${NOT_IN_THIS_BUILD[name] ?? `unknown; known platforms: ${known.join(', ')}`}`,
+    );
   }
   return entry;
 }

@@ -66,7 +66,11 @@ export class LaunchedMachine {
   readonly probe: {
     tcp(guestPort: number, options?: WaitOptions): Promise<{ connectMs: number }>;
     ntp(guestPort?: number, options?: WaitOptions & { synced?: boolean }): Promise<NtpReply>;
-    http(guestPortOrUrl: number | string, expect?: HttpExpectation & { path?: string }, options?: WaitOptions): Promise<{ status: number; bodyBytes: number }>;
+    http(
+      guestPortOrUrl: number | string,
+      expect?: HttpExpectation & { path?: string },
+      options?: WaitOptions,
+    ): Promise<{ status: number; bodyBytes: number }>;
   };
   private shell?: ControlShell;
 
@@ -79,7 +83,8 @@ export class LaunchedMachine {
   ) {
     const monitor: ConsoleMonitor = started.monitor;
     this.console = {
-      waitFor: (pattern, options = {}) => this.raceFailure(monitor.waitFor(toRegExp(pattern), { timeoutMs: options.timeoutMs, signal: run.signal })),
+      waitFor: (pattern, options = {}) =>
+        this.raceFailure(monitor.waitFor(toRegExp(pattern), { timeoutMs: options.timeoutMs, signal: run.signal })),
       send: (text) => {
         if (!started.machine.writeConsole) throw new PlatformError(`${platform}: this platform's console takes no input`);
         started.machine.writeConsole(text);
@@ -93,17 +98,24 @@ export class LaunchedMachine {
       },
       ntp: async (port = 123, options = {}) => {
         const ep = this.endpoint(port, 'udp');
-        const reply = await this.raceFailure(queryNtp(ep.host, ep.hostPort, { timeoutMs: options.timeoutMs ?? 10_000, signal: run.signal }));
+        const reply = await this.raceFailure(
+          queryNtp(ep.host, ep.hostPort, { timeoutMs: options.timeoutMs ?? 10_000, signal: run.signal }),
+        );
         if (options.synced && !reply.synced) {
-          throw new ExpectationFailedError(`ntp ${port}/udp: server answered but is not synchronised (stratum ${reply.stratum}, leap ${reply.leap})`);
+          throw new ExpectationFailedError(
+            `ntp ${port}/udp: server answered but is not synchronised (stratum ${reply.stratum}, leap ${reply.leap})`,
+          );
         }
         return reply;
       },
       http: (portOrUrl, expect = {}, options = {}) => {
-        const url = typeof portOrUrl === 'string' ? portOrUrl : (() => {
-          const ep = this.endpoint(portOrUrl, 'tcp');
-          return `http://${ep.host}:${ep.hostPort}${expect.path ?? '/'}`;
-        })();
+        const url =
+          typeof portOrUrl === 'string'
+            ? portOrUrl
+            : (() => {
+                const ep = this.endpoint(portOrUrl, 'tcp');
+                return `http://${ep.host}:${ep.hostPort}${expect.path ?? '/'}`;
+              })();
         return this.raceFailure(probeHttp(url, expect, { timeoutMs: options.timeoutMs, signal: run.signal }));
       },
     };
@@ -155,7 +167,9 @@ export class LaunchedMachine {
       if (last.exitCode === 0) return last.output;
       await delay(options.intervalMs ?? 1000);
     }
-    throw new ExpectationFailedError(`wait-until ${JSON.stringify(command)}: still failing after ${timeoutMs / 1000}s (last exit ${last?.exitCode ?? 'none'}${last?.output.trim() ? `: ${last.output.trim().split('\n').pop()}` : ''})`);
+    throw new ExpectationFailedError(
+      `wait-until ${JSON.stringify(command)}: still failing after ${timeoutMs / 1000}s (last exit ${last?.exitCode ?? 'none'}${last?.output.trim() ? `: ${last.output.trim().split('\n').pop()}` : ''})`,
+    );
   }
 
   /** Asks the guest to power off through its control shell, then forces it after `graceMs`. */
@@ -202,7 +216,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
     const common = {
       arch,
       cpus: options.cpus ?? 1,
-      memMiB: typeof options.mem === 'string' ? parseSize(options.mem, 'M', 'mem') : options.mem ?? 1024,
+      memMiB: typeof options.mem === 'string' ? parseSize(options.mem, 'M', 'mem') : (options.mem ?? 1024),
       disks: (options.disks ?? []).map((d) => (typeof d === 'string' ? parseDisk(d) : d)),
       publish,
       data: typeof options.data === 'string' ? Buffer.from(options.data) : options.data,
@@ -211,7 +225,10 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       extra: options.platformOptions,
     };
     const platform = entry.create();
-    const failOn: FailPattern[] = [...DEFAULT_FAIL_PATTERNS, ...(options.failOn ?? []).map((p) => ({ pattern: toRegExp(p), kind: 'fail' as const }))];
+    const failOn: FailPattern[] = [
+      ...DEFAULT_FAIL_PATTERNS,
+      ...(options.failOn ?? []).map((p) => ({ pattern: toRegExp(p), kind: 'fail' as const })),
+    ];
     const monitor = createMonitor({ failOn, stallTimeoutMs: options.stallTimeoutMs, logFile: options.log }, run);
     const started = await startMachine(platform, image, entry.options(common), monitor, run);
     if (options.echo) {

@@ -19,11 +19,16 @@ vm('[vm] launch: console, exec, succeed, waitUntilSucceeds, ntp probe, poweroff 
 
     const pids = await machine.succeed('pidof ntpd');
     t.true(pids.split(/\s+/).includes(consolePid), `pidof says ${pids}`);
-    const failing = await machine.exec("printf 'a \"quoted\" line\\nsecond'; echo to-stderr >&2; exit 7");
+    const failing = await machine.exec('printf \'a "quoted" line\\nsecond\'; echo to-stderr >&2; exit 7');
     t.is(failing.exitCode, 7);
     t.is(failing.output, 'a "quoted" line\nsecondto-stderr\n');
     await t.throwsAsync(machine.succeed('exit 3'), { instanceOf: ExecError, message: 'exec "exit 3" exited 3' });
-    t.is((await machine.waitUntilSucceeds('test -e /tmp/ready || { touch /tmp/ready; exit 1; }', { timeoutMs: 20_000, intervalMs: 200 })).trim(), '');
+    t.is(
+      (
+        await machine.waitUntilSucceeds('test -e /tmp/ready || { touch /tmp/ready; exit 1; }', { timeoutMs: 20_000, intervalMs: 200 })
+      ).trim(),
+      '',
+    );
 
     const reply = await machine.probe.ntp(123);
     t.is(reply.leap, 3);

@@ -28,7 +28,10 @@ const hasXorriso = (() => {
   const path = join(dir, 'data.iso');
   const big = Buffer.alloc(5000, 'x');
   return writeCidataIso(path, big).then(async () => {
-    const out = execFileSync('xorriso', ['-indev', path, '-find', '/', '-exec', 'lsdl', '--'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('xorriso', ['-indev', path, '-find', '/', '-exec', 'lsdl', '--'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     t.regex(out, /5000 .*'\/USER-DATA'/);
     t.regex(out, /META-DATA/i);
     const extracted = join(dir, 'ud');

@@ -22,7 +22,11 @@ function fakeRoot(t: { teardown: (f: () => void) => void }) {
 
 const uefi = (arch: string, machines: string[], code: string, vars?: string, features: string[] = []) => ({
   'interface-types': ['uefi'],
-  mapping: { device: 'flash', executable: { filename: code, format: 'raw' }, ...(vars ? { 'nvram-template': { filename: vars, format: 'raw' } } : {}) },
+  mapping: {
+    device: 'flash',
+    executable: { filename: code, format: 'raw' },
+    ...(vars ? { 'nvram-template': { filename: vars, format: 'raw' } } : {}),
+  },
   targets: [{ architecture: arch, machines }],
   features,
 });
@@ -46,7 +50,11 @@ test('descriptors whose files are missing, or for other machines, are passed ove
   const { root, file, descriptor } = fakeRoot(t);
   const dir = descriptor('fw', '10-missing.json', uefi('x86_64', ['pc-q35-*'], join(root, 'gone.fd')));
   descriptor('fw', '20-i440fx-only.json', uefi('x86_64', ['pc-i440fx-*'], file('i440.fd')));
-  descriptor('fw', '30-bios.json', { 'interface-types': ['bios'], mapping: { device: 'memory', filename: file('bios.bin') }, targets: [{ architecture: 'x86_64', machines: ['pc-q35-*'] }] });
+  descriptor('fw', '30-bios.json', {
+    'interface-types': ['bios'],
+    mapping: { device: 'memory', filename: file('bios.bin') },
+    targets: [{ architecture: 'x86_64', machines: ['pc-q35-*'] }],
+  });
   const fallback = file('OVMF.fd');
   const fw = findFirmware('x86_64', { descriptorDirs: [dir], wellKnown: [{ code: join(root, 'nope.fd') }, { code: fallback }] });
   t.deepEqual(fw, { code: fallback, varsTemplate: undefined, source: 'well-known path' });

@@ -16,14 +16,27 @@ interface JobJson {
   status: string;
   reason?: string;
   info: { pid?: number };
-  attempts: { errorKind?: string; consoleTail: string[]; consoleLog: string; steps: { name: string; kind: string; status: string; detail?: string }[] }[];
+  attempts: {
+    errorKind?: string;
+    consoleTail: string[];
+    consoleLog: string;
+    steps: { name: string; kind: string; status: string; detail?: string }[];
+  }[];
 }
 
 vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with every reporter', async (t) => {
   if (!haveImages) return t.log(NOT_BUILT);
   const out = tempDir('lkrun-out-');
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const r = await lkrun(['test', join(ROOT, 'suites', 'ntpd.yml'), '--jobs', '2', '--out', out, ...['pretty', 'tap', 'junit', 'json', 'html'].flatMap((x) => ['--reporter', x])]);
+  const r = await lkrun([
+    'test',
+    join(ROOT, 'suites', 'ntpd.yml'),
+    '--jobs',
+    '2',
+    '--out',
+    out,
+    ...['pretty', 'tap', 'junit', 'json', 'html'].flatMap((x) => ['--reporter', x]),
+  ]);
   t.is(r.exitCode, 0, r.all);
   t.regex(r.stdout, /2 passed, 0 failed, 0 errors, 0 skipped, 0 flaky/);
 
@@ -48,7 +61,10 @@ vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with ev
   const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.deepEqual(json.counts, { total: 2, passed: 2, failed: 0, errors: 0, skipped: 0, flaky: 0 });
   for (const job of json.jobs as JobJson[]) {
-    t.deepEqual(job.attempts[0]!.steps.map((s) => s.status), ['passed', 'passed', 'passed', 'passed', 'passed']);
+    t.deepEqual(
+      job.attempts[0]!.steps.map((s) => s.status),
+      ['passed', 'passed', 'passed', 'passed', 'passed'],
+    );
     t.true(existsSync(join(out, job.attempts[0]!.consoleLog)));
     t.regex(readFileSync(join(out, job.attempts[0]!.consoleLog), 'utf8'), /\] lkrun-init: service ntpd running/);
     t.false(pidAlive(job.info.pid!), `${job.id}: qemu ${job.info.pid} left running`);
@@ -60,7 +76,18 @@ vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with ev
 vm('[vm] negative suites fail for the right reason and leave no QEMU behind', async (t) => {
   const out = tempDir('lkrun-out-');
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const r = await lkrun(['test', ...['never-expect', 'exec-fails', 'ntp-silent', 'panics'].map(suite), '--jobs', '2', '--out', out, '--reporter', 'json', '--reporter', 'junit']);
+  const r = await lkrun([
+    'test',
+    ...['never-expect', 'exec-fails', 'ntp-silent', 'panics'].map(suite),
+    '--jobs',
+    '2',
+    '--out',
+    out,
+    '--reporter',
+    'json',
+    '--reporter',
+    'junit',
+  ]);
   t.is(r.exitCode, 1, r.all);
   const jobs = new Map((JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs as JobJson[]).map((j) => [j.id.split(' ')[0], j]));
   const expectations: [suite: string, reason: RegExp, kind: string][] = [
@@ -76,8 +103,14 @@ vm('[vm] negative suites fail for the right reason and leave no QEMU behind', as
     t.is(job.attempts[0]!.errorKind, kind, name);
     t.false(pidAlive(job.info.pid!), `${name}: qemu ${job.info.pid} left running`);
   }
-  t.true(jobs.get('never-expect')!.attempts[0]!.consoleTail.some((l) => l.includes('service ntpd running')), 'the console tail is in the report');
-  t.deepEqual(jobs.get('exec-fails')!.attempts[0]!.steps.map((s) => s.status), ['passed', 'passed', 'failed', 'skipped']);
+  t.true(
+    jobs.get('never-expect')!.attempts[0]!.consoleTail.some((l) => l.includes('service ntpd running')),
+    'the console tail is in the report',
+  );
+  t.deepEqual(
+    jobs.get('exec-fails')!.attempts[0]!.steps.map((s) => s.status),
+    ['passed', 'passed', 'failed', 'skipped'],
+  );
   const junit = readFileSync(join(out, 'junit.xml'), 'utf8');
   t.regex(junit, /<failure message="expect \/this line never appears\/: console did not show/);
   t.regex(junit, /service ntpd running/, 'the failure carries the console tail');
@@ -88,14 +121,22 @@ vm('[vm] --retries 1 reruns a failed job once and reports it flaky when the retr
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
   const out = join(cwd, 'out');
   const { execa } = await import('execa');
-  const r = await execa('node', [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--retries', '1', '--out', out, '--reporter', 'json', '--reporter', 'pretty'], { cwd, reject: false, all: true, env: { LKRUN_ACCEL: 'tcg' } });
+  const r = await execa(
+    'node',
+    [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--retries', '1', '--out', out, '--reporter', 'json', '--reporter', 'pretty'],
+    { cwd, reject: false, all: true, env: { LKRUN_ACCEL: 'tcg' } },
+  );
   t.is(r.exitCode, 0, r.all);
   const job = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs[0] as JobJson;
   t.is(job.status, 'flaky');
   t.is(job.attempts.length, 2);
   t.regex(job.reason!, /^passed on attempt 2 after: host test -f flaky\.marker .*: host command exited 1: first attempt fails$/);
   t.regex(r.stdout, /1 flaky/);
-  const noRetry = await execa('node', [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--out', out, '--reporter', 'json'], { cwd: tempDir('lkrun-flaky-'), reject: false, env: { LKRUN_ACCEL: 'tcg' } });
+  const noRetry = await execa('node', [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--out', out, '--reporter', 'json'], {
+    cwd: tempDir('lkrun-flaky-'),
+    reject: false,
+    env: { LKRUN_ACCEL: 'tcg' },
+  });
   t.is(noRetry.exitCode, 1, 'without --retries the same suite fails');
 });
 
@@ -106,7 +147,10 @@ vm('[vm] every step kind passes against one guest: exec, wait-until, tcp, http, 
   t.is(r.exitCode, 0, r.all);
   const job = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs[0] as JobJson;
   const steps = job.attempts[0]!.steps;
-  t.deepEqual(steps.map((s) => s.kind), ['boot', 'expect', 'exec', 'wait-until', 'tcp', 'http', 'host', 'send', 'wait-until', 'exec', 'poweroff']);
+  t.deepEqual(
+    steps.map((s) => s.kind),
+    ['boot', 'expect', 'exec', 'wait-until', 'tcp', 'http', 'host', 'send', 'wait-until', 'exec', 'poweroff'],
+  );
   t.true(steps.every((s) => s.status === 'passed'));
   t.regex(steps[5]!.detail!, /^status 200, 21 bytes$/);
   t.regex(steps[10]!.detail!, /^guest powered off$/);
@@ -120,7 +164,10 @@ test('unavailable and unknown targets are skipped with their reason, never dropp
   const jobs = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs as JobJson[];
   t.deepEqual(Object.fromEntries(jobs.map((j) => [j.id, [j.status, j.reason]])), {
     'unavailable gcp/x86_64': ['skipped', 'the gcp platform is not part of this lkrun build yet'],
-    'unavailable hyperkit/x86_64': ['skipped', process.platform === 'darwin' ? 'the hyperkit platform is not part of this lkrun build yet' : 'hyperkit runs only on macOS'],
+    'unavailable hyperkit/x86_64': [
+      'skipped',
+      process.platform === 'darwin' ? 'the hyperkit platform is not part of this lkrun build yet' : 'hyperkit runs only on macOS',
+    ],
     'unavailable teleport/x86_64': ['skipped', 'unknown platform "teleport"'],
     'unavailable qemu/aarch64': ['skipped', 'suite has no image for aarch64'],
   });
@@ -158,10 +205,27 @@ test('--list prints the matrix without running it', async (t) => {
 vm('[vm] SIGINT stops every running job, tears their machines down and still writes the reports', async (t) => {
   const out = tempDir('lkrun-out-');
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const child = lkrun(['test', join(ROOT, 'suites', 'ntpd.yml'), '--jobs', '2', '--out', out, '--reporter', 'json', '--reporter', 'pretty']);
+  const child = lkrun([
+    'test',
+    join(ROOT, 'suites', 'ntpd.yml'),
+    '--jobs',
+    '2',
+    '--out',
+    out,
+    '--reporter',
+    'json',
+    '--reporter',
+    'pretty',
+  ]);
   const logs = join(out, 'logs');
   const { readdirSync } = await import('node:fs');
-  await waitFor(() => existsSync(logs) && readdirSync(logs).length === 2 && readdirSync(logs).every((f) => readFileSync(join(logs, f), 'utf8').includes('Linux version')), 60_000);
+  await waitFor(
+    () =>
+      existsSync(logs) &&
+      readdirSync(logs).length === 2 &&
+      readdirSync(logs).every((f) => readFileSync(join(logs, f), 'utf8').includes('Linux version')),
+    60_000,
+  );
   const sent = Date.now();
   child.kill('SIGINT');
   const result = await child;

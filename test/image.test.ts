@@ -225,7 +225,11 @@ test('a GPT partition past the end of the file means a truncated disk', async (t
 test('an MBR partition past the end of the file means a truncated disk', async (t) => {
   await inDir(async (dir) => {
     const p = await put(dir, 'cut.img', mbrDisk({ sectors: 16, count: 100 }));
-    await rejectsBadInput(t, resolveImage(p), `image ${p}: truncated disk image: MBR partition 1 ends at byte ${102 * 512} but the file is ${16 * 512} bytes`);
+    await rejectsBadInput(
+      t,
+      resolveImage(p),
+      `image ${p}: truncated disk image: MBR partition 1 ends at byte ${102 * 512} but the file is ${16 * 512} bytes`,
+    );
   });
 });
 
@@ -279,7 +283,11 @@ test('qcow2 whose L2 table lies past the end of the file is truncated', async (t
   await inDir(async (dir) => {
     const data = qcow2Of(gptDisk());
     const p = await put(dir, 'cut.qcow2', data.subarray(0, 2 * 4096));
-    await rejectsBadInput(t, resolveImage(p), `image ${p}: truncated qcow2 image: L2 table at byte 8192 ends at byte 12288 but the file is 8192 bytes`);
+    await rejectsBadInput(
+      t,
+      resolveImage(p),
+      `image ${p}: truncated qcow2 image: L2 table at byte 8192 ends at byte 12288 but the file is 8192 bytes`,
+    );
   });
 });
 
@@ -310,7 +318,11 @@ test('GCP .img.tar.gz: gzip of a tar whose first member is disk.raw', async (t) 
 test('gzip tar whose first member is not disk.raw is an unknown format', async (t) => {
   await inDir(async (dir) => {
     const p = await put(dir, 'stuff.tar.gz', tarGz([{ name: 'README', data: Buffer.from('hi\n') }]));
-    await rejectsBadInput(t, resolveImage(p), new RegExp(`^image ${p}: unknown format \\(gzip'd tar whose first member is "README", not disk.raw\\), expected an ISO 9660 image`));
+    await rejectsBadInput(
+      t,
+      resolveImage(p),
+      new RegExp(`^image ${p}: unknown format \\(gzip'd tar whose first member is "README", not disk.raw\\), expected an ISO 9660 image`),
+    );
   });
 });
 
@@ -396,7 +408,11 @@ test('force kernel/squashfs: prefix mode even when the path exists, and the name
 test('force iso on something that is not an ISO', async (t) => {
   await inDir(async (dir) => {
     const p = await put(dir, 'ntpd-efi.img', gptDisk());
-    await rejectsBadInput(t, resolveImage(p, { force: 'iso' }), `image ${p}: not an ISO 9660 image (no "CD001" at byte 32769; found first bytes 00 00 00 00 00 00 00 00), but --iso was given`);
+    await rejectsBadInput(
+      t,
+      resolveImage(p, { force: 'iso' }),
+      `image ${p}: not an ISO 9660 image (no "CD001" at byte 32769; found first bytes 00 00 00 00 00 00 00 00), but --iso was given`,
+    );
     const iso = await put(dir, 'ntpd.iso', isoImage({ entries: [{ platform: 0 }] }));
     t.like(await resolveImage(iso, { force: 'iso' }), { format: 'iso-bios' });
   });
@@ -438,7 +454,11 @@ test('a directory next to NAME-kernel is taken as the prefix', async (t) => {
 test('arm64 kernel with --arch x86_64', async (t) => {
   await inDir(async (dir) => {
     const prefix = await kernelLayout(dir, arm64Image(), ['initrd']);
-    await rejectsBadInput(t, resolveImage(prefix, { arch: 'x86_64' }), `image ${prefix}: kernel is aarch64 (arm64 Image header) but --arch is x86_64`);
+    await rejectsBadInput(
+      t,
+      resolveImage(prefix, { arch: 'x86_64' }),
+      `image ${prefix}: kernel is aarch64 (arm64 Image header) but --arch is x86_64`,
+    );
     await rejectsBadInput(
       t,
       resolveImage(`${prefix}-kernel`, { arch: 'x86_64' }),
@@ -494,7 +514,8 @@ const badInputs: {
   {
     title: 'random bytes',
     setup: async (dir) => ({ path: await put(dir, 'noise.bin', noise(64 * 1024)) }),
-    message: (p) => `image ${p}: unknown format (first bytes ${[...noise(8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}), ${EXPECTED}`,
+    message: (p) =>
+      `image ${p}: unknown format (first bytes ${[...noise(8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}), ${EXPECTED}`,
   },
   {
     title: 'a text file',

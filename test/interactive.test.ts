@@ -32,7 +32,8 @@ const x86 = image('x86_64', 'ntpd');
     const socket = connect(join(state, 'control.sock'));
     t.teardown(() => socket.destroy());
     const shell = new ControlShell({ output: socket, write: (d) => socket.write(d) });
-    const received = async () => Number(/^0:.* rx:(\d+)/m.exec((await shell.exec('cat /proc/tty/driver/serial', { timeoutMs: 20_000 })).output)?.[1]);
+    const received = async () =>
+      Number(/^0:.* rx:(\d+)/m.exec((await shell.exec('cat /proc/tty/driver/serial', { timeoutMs: 20_000 })).output)?.[1]);
     const before = await received();
     term.write('hello-guest');
     await new Promise((r) => setTimeout(r, 500));

@@ -18,14 +18,33 @@ test('a server reply to this request is accepted; stratum and leap are reported'
   t.is(packet[0], 0x23);
   const r = parseNtpReply(reply(transmit), transmit);
   t.like(r, { stratum: 0, leap: 3, version: 4, synced: false });
-  t.true(parseNtpReply(reply(transmit, (b) => ((b[0] = (4 << 3) | 4), (b[1] = 2))), transmit).synced);
+  t.true(
+    parseNtpReply(
+      reply(transmit, (b) => ((b[0] = (4 << 3) | 4), (b[1] = 2))),
+      transmit,
+    ).synced,
+  );
 });
 
 test('wrong mode, foreign originate timestamp, zero transmit time and short packets are rejected', (t) => {
   const { transmit } = ntpRequest();
-  t.throws(() => parseNtpReply(reply(transmit, (b) => (b[0] = 0x23)), transmit), { instanceOf: NtpProbeError, message: /mode 3/ });
+  t.throws(
+    () =>
+      parseNtpReply(
+        reply(transmit, (b) => (b[0] = 0x23)),
+        transmit,
+      ),
+    { instanceOf: NtpProbeError, message: /mode 3/ },
+  );
   t.throws(() => parseNtpReply(reply(Buffer.alloc(8, 1)), transmit), { message: /originate timestamp/ });
-  t.throws(() => parseNtpReply(reply(transmit, (b) => b.writeUInt32BE(0, 40)), transmit), { message: /zero transmit/ });
+  t.throws(
+    () =>
+      parseNtpReply(
+        reply(transmit, (b) => b.writeUInt32BE(0, 40)),
+        transmit,
+      ),
+    { message: /zero transmit/ },
+  );
   t.throws(() => parseNtpReply(Buffer.alloc(20), transmit), { message: /20 bytes/ });
 });
 
@@ -50,5 +69,8 @@ test('nothing listening: a clear timeout error', async (t) => {
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
   const port = s.address().port;
   s.close();
-  await t.throwsAsync(queryNtp('127.0.0.1', port, { timeoutMs: 600, intervalMs: 100 }), { instanceOf: TimeoutError, message: new RegExp(`no valid NTP reply from 127.0.0.1:${port} within 0.6s`) });
+  await t.throwsAsync(queryNtp('127.0.0.1', port, { timeoutMs: 600, intervalMs: 100 }), {
+    instanceOf: TimeoutError,
+    message: new RegExp(`no valid NTP reply from 127.0.0.1:${port} within 0.6s`),
+  });
 });

@@ -54,7 +54,10 @@ test('kernel+squashfs: the squashfs is the first virtio disk and root=/dev/vda i
   const a = args({ boot: { kind: 'kernel', kernel: '/i/k', squashfs: '/i/s.img', cmdline: 'console=ttyS0' } });
   t.deepEqual(valueOf(a, '-append'), ['console=ttyS0 root=/dev/vda']);
   t.deepEqual(valueOf(a, '-drive'), ['file=/i/s.img,if=none,id=disk0,format=raw,readonly=on']);
-  t.deepEqual(valueOf(a, '-device').filter((d) => d.startsWith('virtio-blk')), ['virtio-blk-pci,drive=disk0']);
+  t.deepEqual(
+    valueOf(a, '-device').filter((d) => d.startsWith('virtio-blk')),
+    ['virtio-blk-pci,drive=disk0'],
+  );
   t.deepEqual(valueOf(a, '-initrd'), []);
 });
 
@@ -82,8 +85,14 @@ test('UEFI: read-only code plus a per-run variable store as two pflash units', (
 
 test('disk boot: format passed explicitly, virtio-blk with boot priority; extra disks follow', (t) => {
   const a = args({ boot: { kind: 'disk', disk: '/i/ntpd-efi.qcow2', format: 'qcow2' }, disks: [{ path: '/s/disk.img', format: 'raw' }] });
-  t.deepEqual(valueOf(a, '-drive'), ['file=/i/ntpd-efi.qcow2,if=none,id=disk0,format=qcow2', 'file=/s/disk.img,if=none,id=disk1,format=raw']);
-  t.deepEqual(valueOf(a, '-device').filter((d) => d.startsWith('virtio-blk')), ['virtio-blk-pci,drive=disk0,bootindex=0', 'virtio-blk-pci,drive=disk1']);
+  t.deepEqual(valueOf(a, '-drive'), [
+    'file=/i/ntpd-efi.qcow2,if=none,id=disk0,format=qcow2',
+    'file=/s/disk.img,if=none,id=disk1,format=raw',
+  ]);
+  t.deepEqual(
+    valueOf(a, '-device').filter((d) => d.startsWith('virtio-blk')),
+    ['virtio-blk-pci,drive=disk0,bootindex=0', 'virtio-blk-pci,drive=disk1'],
+  );
 });
 
 test('--data: the cidata ISO rides on virtio-scsi beside a boot ISO, without boot priority', (t) => {
@@ -97,10 +106,17 @@ test('--data: the cidata ISO rides on virtio-scsi beside a boot ISO, without boo
 });
 
 test('networking: user with port forwards on loopback, tap, bridge, none', (t) => {
-  const user = args({ publish: [{ hostPort: 11123, guestPort: 123, protocol: 'udp' }, { hostAddress: '0.0.0.0', hostPort: 8080, guestPort: 80, protocol: 'tcp' }] });
+  const user = args({
+    publish: [
+      { hostPort: 11123, guestPort: 123, protocol: 'udp' },
+      { hostAddress: '0.0.0.0', hostPort: 8080, guestPort: 80, protocol: 'tcp' },
+    ],
+  });
   t.deepEqual(valueOf(user, '-netdev'), ['user,id=net0,hostfwd=udp:127.0.0.1:11123-:123,hostfwd=tcp:0.0.0.0:8080-:80']);
   t.true(valueOf(user, '-device').includes('virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01'));
-  t.deepEqual(valueOf(args({ networking: { mode: 'tap', ifname: 'tap0' } }), '-netdev'), ['tap,id=net0,ifname=tap0,script=no,downscript=no']);
+  t.deepEqual(valueOf(args({ networking: { mode: 'tap', ifname: 'tap0' } }), '-netdev'), [
+    'tap,id=net0,ifname=tap0,script=no,downscript=no',
+  ]);
   t.deepEqual(valueOf(args({ networking: { mode: 'bridge', bridge: 'br0' } }), '-netdev'), ['bridge,id=net0,br=br0']);
   const none = args({ networking: { mode: 'none' } });
   t.deepEqual(valueOf(none, '-netdev'), []);

@@ -19,7 +19,19 @@ function oneLine(t: { is: (a: unknown, b: unknown, m?: string) => void }, stderr
 
 vm('[vm] expectations match in order; the poweroff variant ends the run by itself', async (t) => {
   if (!built(poweroff)) return t.log(NOT_BUILT);
-  const ok = await lkrun(['qemu', poweroff, '--expect', 'lkrun-init: booting', '--expect', NTPD_UP, '--expect', 'powering off', '--timeout', '180', '--json']);
+  const ok = await lkrun([
+    'qemu',
+    poweroff,
+    '--expect',
+    'lkrun-init: booting',
+    '--expect',
+    NTPD_UP,
+    '--expect',
+    'powering off',
+    '--timeout',
+    '180',
+    '--json',
+  ]);
   t.is(ok.exitCode, 0, ok.all);
   const result = JSON.parse(ok.stdout);
   t.is(result.session.ending, 'poweroff');
@@ -62,7 +74,9 @@ vm('[vm] a guest panic is reported as a panic within a second of the panic line'
   t.is(r.exitCode, 5, r.all);
   const result = JSON.parse(r.stdout);
   t.regex(result.error, /^guest panicked: .*Kernel panic - not syncing/);
-  const panicLine = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('Kernel panic'))!;
+  const panicLine = readFileSync(log, 'utf8')
+    .split('\n')
+    .find((l) => l.includes('Kernel panic'))!;
   const panicAtMs = Number(/^\[\s*([\d.]+)\]/.exec(panicLine)![1]) * 1000;
   t.true(result.session.durationMs - panicAtMs < 1000, `panic at ${panicAtMs} ms, verdict at ${result.session.durationMs} ms`);
 });
@@ -116,7 +130,19 @@ vm('[vm] --disk creates a missing disk with qemu-img in the state directory', as
   if (!built(poweroff)) return t.log(NOT_BUILT);
   const state = tempDir();
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
-  const r = await lkrun(['qemu', poweroff, '--state', state, '--disk', 'size=64M', '--disk', `file=${join(state, 'extra.raw')},size=32M,format=raw`, '--timeout', '180', '--quiet']);
+  const r = await lkrun([
+    'qemu',
+    poweroff,
+    '--state',
+    state,
+    '--disk',
+    'size=64M',
+    '--disk',
+    `file=${join(state, 'extra.raw')},size=32M,format=raw`,
+    '--timeout',
+    '180',
+    '--quiet',
+  ]);
   t.is(r.exitCode, 0, r.all);
   const head = Buffer.alloc(4);
   const fd = openSync(join(state, 'disk.img'), 'r');
@@ -169,27 +195,47 @@ mkdirSync(join(dir, 'adir'));
 const badInputs: [name: string, args: () => string[], message: RegExp][] = [
   ['missing file', () => [join(dir, 'nope.iso')], /^lkrun: image \S+nope\.iso: no such file/],
   ['empty file', () => [fileOf(dir, 'empty.iso', '')], /^lkrun: image \S+empty\.iso: empty file/],
-  ['random bytes', () => [fileOf(dir, 'random.img', Buffer.from(Array.from({ length: 70000 }, (_, i) => (i * 7919) % 251)))], /^lkrun: image \S+random\.img: unknown format/],
-  ['truncated ISO', () => {
-    const real = image('x86_64', 'ntpd.iso');
-    const src = existsSync(real) ? readFileSync(real).subarray(0, 1 << 20) : Buffer.alloc(0);
-    return [fileOf(dir, 'truncated.iso', src)];
-  }, /^lkrun: image \S+truncated\.iso: (truncated|empty)/],
+  [
+    'random bytes',
+    () => [fileOf(dir, 'random.img', Buffer.from(Array.from({ length: 70000 }, (_, i) => (i * 7919) % 251)))],
+    /^lkrun: image \S+random\.img: unknown format/,
+  ],
+  [
+    'truncated ISO',
+    () => {
+      const real = image('x86_64', 'ntpd.iso');
+      const src = existsSync(real) ? readFileSync(real).subarray(0, 1 << 20) : Buffer.alloc(0);
+      return [fileOf(dir, 'truncated.iso', src)];
+    },
+    /^lkrun: image \S+truncated\.iso: (truncated|empty)/,
+  ],
   ['directory', () => [join(dir, 'adir')], /^lkrun: image \S+adir: .*directory/],
-  ['prefix with a kernel but no initrd', () => {
-    fileOf(dir, 'half-kernel', bzImageHeader());
-    return [join(dir, 'half')];
-  }, /^lkrun: image \S+half: .*initrd\.img/],
-  ['arm64 kernel with --arch x86_64', () => {
-    fileOf(dir, 'arm-kernel', arm64Header());
-    fileOf(dir, 'arm-initrd.img', 'x');
-    return [join(dir, 'arm'), '--arch', 'x86_64'];
-  }, /^lkrun: image \S+arm: kernel is aarch64 \(arm64 Image header\) but --arch is x86_64$/],
+  [
+    'prefix with a kernel but no initrd',
+    () => {
+      fileOf(dir, 'half-kernel', bzImageHeader());
+      return [join(dir, 'half')];
+    },
+    /^lkrun: image \S+half: .*initrd\.img/,
+  ],
+  [
+    'arm64 kernel with --arch x86_64',
+    () => {
+      fileOf(dir, 'arm-kernel', arm64Header());
+      fileOf(dir, 'arm-initrd.img', 'x');
+      return [join(dir, 'arm'), '--arch', 'x86_64'];
+    },
+    /^lkrun: image \S+arm: kernel is aarch64 \(arm64 Image header\) but --arch is x86_64$/,
+  ],
   ['unknown --accel', () => [image('x86_64', 'ntpd'), '--accel', 'warp'], /^lkrun: --accel "warp": unknown accelerator/],
   ['malformed --publish', () => [image('x86_64', 'ntpd'), '--publish', '123'], /^lkrun: --publish "123": expected HOST_PORT:GUEST_PORT/],
   ['malformed --disk', () => [image('x86_64', 'ntpd'), '--disk', 'x.img,size=huge'], /^lkrun: --disk size "huge": expected a size/],
   ['unknown --arch', () => [image('x86_64', 'ntpd'), '--arch', 'mips'], /^lkrun: --arch "mips": unknown architecture/],
-  ['--publish without user networking', () => [image('x86_64', 'ntpd'), '--publish', '1:2', '--networking', 'none'], /^lkrun: --publish needs --networking user/],
+  [
+    '--publish without user networking',
+    () => [image('x86_64', 'ntpd'), '--publish', '1:2', '--networking', 'none'],
+    /^lkrun: --publish needs --networking user/,
+  ],
 ];
 
 for (const [name, args, message] of badInputs) {

@@ -35,35 +35,51 @@ for (const [arch, file, format] of formats) {
   });
 }
 
-
 const kernelX86 = image('x86_64', 'ntpd');
-(built(kernelX86) ? test.serial : test.skip)('[vm] --publish: a host NTP client gets a valid reply from ntpd in the guest over UDP', async (t) => {
-  const port = await freePort('udp');
-  const child = lkrun(['qemu', kernelX86, '--publish', `${port}:123/udp`, '--expect', NTPD_UP, '--timeout', '180']);
-  let output = '';
-  child.all?.on('data', (c: Buffer) => (output += c.toString()));
-  try {
-    const deadline = Date.now() + 150_000;
-    while (!output.includes(NTPD_UP) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 200));
-    t.true(output.includes(NTPD_UP), output.slice(-2000));
-    const reply = await queryNtp('127.0.0.1', port, { timeoutMs: 20_000 });
-    // The offline image's openntpd has no time source: an unsynchronised server reply.
-    t.false(reply.synced);
-    t.is(reply.leap, 3);
-    t.is(reply.stratum, 0);
-    t.true(reply.serverTime.getTime() > Date.UTC(2020, 0, 1), 'the guest clock comes from the RTC');
-  } finally {
-    child.kill('SIGTERM');
-    await child;
-  }
-  t.is(child.exitCode, 143);
-});
+(built(kernelX86) ? test.serial : test.skip)(
+  '[vm] --publish: a host NTP client gets a valid reply from ntpd in the guest over UDP',
+  async (t) => {
+    const port = await freePort('udp');
+    const child = lkrun(['qemu', kernelX86, '--publish', `${port}:123/udp`, '--expect', NTPD_UP, '--timeout', '180']);
+    let output = '';
+    child.all?.on('data', (c: Buffer) => (output += c.toString()));
+    try {
+      const deadline = Date.now() + 150_000;
+      while (!output.includes(NTPD_UP) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 200));
+      t.true(output.includes(NTPD_UP), output.slice(-2000));
+      const reply = await queryNtp('127.0.0.1', port, { timeoutMs: 20_000 });
+      // The offline image's openntpd has no time source: an unsynchronised server reply.
+      t.false(reply.synced);
+      t.is(reply.leap, 3);
+      t.is(reply.stratum, 0);
+      t.true(reply.serverTime.getTime() > Date.UTC(2020, 0, 1), 'the guest clock comes from the RTC');
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+    t.is(child.exitCode, 143);
+  },
+);
 
 for (const arch of ['x86_64', 'aarch64'] as const) {
   const prefix = image(arch, 'ntpd');
-  (built(prefix) ? test.serial : test.skip)(`[vm] --data reaches the guest's metadata reader on ${arch} (cidata ISO on virtio-scsi)`, async (t) => {
-    const r = await lkrun(['qemu', prefix, '--data', 'hello from lkrun\nsecond line', '--expect', 'lkrun-init: metadata \\S+ 28 bytes: hello from lkrun', '--until-expect', '--timeout', '180', '--json']);
-    t.is(r.exitCode, 0, r.all);
-    t.regex(JSON.parse(r.stdout).session.expectations[0].line, /metadata \/dev\/sr0 28 bytes/);
-  });
+  (built(prefix) ? test.serial : test.skip)(
+    `[vm] --data reaches the guest's metadata reader on ${arch} (cidata ISO on virtio-scsi)`,
+    async (t) => {
+      const r = await lkrun([
+        'qemu',
+        prefix,
+        '--data',
+        'hello from lkrun\nsecond line',
+        '--expect',
+        'lkrun-init: metadata \\S+ 28 bytes: hello from lkrun',
+        '--until-expect',
+        '--timeout',
+        '180',
+        '--json',
+      ]);
+      t.is(r.exitCode, 0, r.all);
+      t.regex(JSON.parse(r.stdout).session.expectations[0].line, /metadata \/dev\/sr0 28 bytes/);
+    },
+  );
 }

@@ -9,7 +9,13 @@ import { findFirmware } from '../platforms/qemu/firmware.js';
 import { built, image, tempDir } from './helpers/lkrun.js';
 
 const options = (arch: 'x86_64' | 'aarch64'): QemuOptions => ({
-  arch, cpus: 2, memMiB: 512, disks: [], publish: [], accel: 'tcg', networking: { mode: 'user' },
+  arch,
+  cpus: 2,
+  memMiB: 512,
+  disks: [],
+  publish: [],
+  accel: 'tcg',
+  networking: { mode: 'user' },
 });
 
 async function plan(path: string, arch: 'x86_64' | 'aarch64', t: { teardown: (f: () => void) => void }) {
@@ -22,28 +28,52 @@ async function plan(path: string, arch: 'x86_64' | 'aarch64', t: { teardown: (f:
 }
 
 const cases: [arch: 'x86_64' | 'aarch64', file: string, check: (argv: string, setup: string[], state: string) => void][] = [
-  ['x86_64', 'ntpd', (a) => {
-    if (!/-kernel \S+ntpd-kernel -initrd \S+ntpd-initrd\.img -append console=ttyS0 panic=1/.test(a)) throw new Error(a);
-    if (a.includes('pflash')) throw new Error('kernel boots need no firmware');
-  }],
-  ['x86_64', 'ntpd.iso', (a) => {
-    if (a.includes('pflash')) throw new Error('a BIOS ISO boots on SeaBIOS');
-    if (!/scsi-cd,bus=scsi0\.0,drive=cd0,bootindex=0/.test(a)) throw new Error(a);
-  }],
-  ['x86_64', 'ntpd-efi.qcow2', (a) => {
-    if (!/format=qcow2/.test(a) || !/unit=0,readonly=on,file=\S*OVMF/.test(a)) throw new Error(a);
-  }],
-  ['x86_64', 'ntpd.img.tar.gz', (a, setup, state) => {
-    if (!setup.some((s) => s.startsWith('extract-gcp-disk'))) throw new Error(setup.join());
-    if (!a.includes(`file=${state}/disk.raw,if=none,id=disk0,format=raw`)) throw new Error(a);
-  }],
-  ['aarch64', 'ntpd', (a) => {
-    if (!/-machine virt,gic-version=max,accel=tcg -cpu cortex-a57/.test(a) || !/console=ttyAMA0/.test(a)) throw new Error(a);
-  }],
-  ['aarch64', 'ntpd-efi.iso', (a, setup) => {
-    if (!/unit=0,readonly=on,file=\S*(AAVMF|aarch64)/.test(a) || !/unit=1,file=\S+efi-vars\.fd/.test(a)) throw new Error(a);
-    if (!setup.includes('copy')) throw new Error('the variable store is copied per run');
-  }],
+  [
+    'x86_64',
+    'ntpd',
+    (a) => {
+      if (!/-kernel \S+ntpd-kernel -initrd \S+ntpd-initrd\.img -append console=ttyS0 panic=1/.test(a)) throw new Error(a);
+      if (a.includes('pflash')) throw new Error('kernel boots need no firmware');
+    },
+  ],
+  [
+    'x86_64',
+    'ntpd.iso',
+    (a) => {
+      if (a.includes('pflash')) throw new Error('a BIOS ISO boots on SeaBIOS');
+      if (!/scsi-cd,bus=scsi0\.0,drive=cd0,bootindex=0/.test(a)) throw new Error(a);
+    },
+  ],
+  [
+    'x86_64',
+    'ntpd-efi.qcow2',
+    (a) => {
+      if (!/format=qcow2/.test(a) || !/unit=0,readonly=on,file=\S*OVMF/.test(a)) throw new Error(a);
+    },
+  ],
+  [
+    'x86_64',
+    'ntpd.img.tar.gz',
+    (a, setup, state) => {
+      if (!setup.some((s) => s.startsWith('extract-gcp-disk'))) throw new Error(setup.join());
+      if (!a.includes(`file=${state}/disk.raw,if=none,id=disk0,format=raw`)) throw new Error(a);
+    },
+  ],
+  [
+    'aarch64',
+    'ntpd',
+    (a) => {
+      if (!/-machine virt,gic-version=max,accel=tcg -cpu cortex-a57/.test(a) || !/console=ttyAMA0/.test(a)) throw new Error(a);
+    },
+  ],
+  [
+    'aarch64',
+    'ntpd-efi.iso',
+    (a, setup) => {
+      if (!/unit=0,readonly=on,file=\S*(AAVMF|aarch64)/.test(a) || !/unit=1,file=\S+efi-vars\.fd/.test(a)) throw new Error(a);
+      if (!setup.includes('copy')) throw new Error('the variable store is copied per run');
+    },
+  ],
 ];
 
 for (const [arch, file, check] of cases) {
@@ -51,7 +81,13 @@ for (const [arch, file, check] of cases) {
   (built(path) && findFirmware(arch) ? test : test.skip)(`plan for ${arch} ${file}`, async (t) => {
     const p = await plan(path, arch, t);
     const argv = p.argv.join(' ');
-    t.notThrows(() => check(argv, p.setup.map((s) => s.kind), p.state));
+    t.notThrows(() =>
+      check(
+        argv,
+        p.setup.map((s) => s.kind),
+        p.state,
+      ),
+    );
     t.true(argv.includes(`qemu-system-${arch}`));
     t.true(argv.includes('-no-reboot'));
     t.regex(argv, /-smp 2 -m 512/);

@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Parser, type FinalResults, type Result } from 'tap-parser';
 import { createReporter, REPORTER_NAMES, renderHtml, renderJson, renderJunit, renderTap } from '../src/harness/reporters/index.js';
-import { countJobs, type Attempt, type JobPlan, type JobResult, type Reporter, type RunSummary, type StepResult } from '../src/harness/results.js';
+import {
+  countJobs,
+  type Attempt,
+  type JobPlan,
+  type JobResult,
+  type Reporter,
+  type RunSummary,
+  type StepResult,
+} from '../src/harness/results.js';
 import { BadInputError } from '../src/run/errors.js';
 
 // ---------------------------------------------------------------------------
@@ -17,7 +25,14 @@ const outDir = mkdtempSync(join(tmpdir(), 'lkrun-reporters-'));
 const scratch = [outDir];
 test.after.always(() => scratch.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-function step(name: string, kind: StepResult['kind'], status: StepResult['status'], startMs: number, durationMs: number, extra: Partial<StepResult> = {}): StepResult {
+function step(
+  name: string,
+  kind: StepResult['kind'],
+  status: StepResult['status'],
+  startMs: number,
+  durationMs: number,
+  extra: Partial<StepResult> = {},
+): StepResult {
   return { name, kind, status, startMs, durationMs, ...extra };
 }
 
@@ -31,69 +46,152 @@ const failedConsole = [
 ];
 
 const ntpdX86: JobResult = {
-  id: 'ntpd qemu/x86_64', suite: 'ntpd', suiteFile: 'suites/ntpd.yml', platform: 'qemu', arch: 'x86_64', image: 'images/ntpd-x86_64.iso',
-  status: 'passed', durationMs: 8_600, info: { accel: 'kvm', format: 'iso-bios' },
-  attempts: [{
-    number: 1, status: 'passed', startedAt: '2025-03-01T10:00:00.200Z', durationMs: 8_300,
-    steps: [
-      step('boot', 'boot', 'passed', 0, 4_100),
-      step('expect "service ntpd running"', 'expect', 'passed', 4_100, 3_400, { detail: 'service ntpd running' }),
-      step('ntp 123', 'ntp', 'passed', 7_500, 500, { detail: 'stratum 3' }),
-    ],
-    consoleLog: 'logs/ntpd-qemu-x86_64/console-1.log', consoleTail: ['Welcome to LinuxKit', 'service ntpd running'],
-  }],
+  id: 'ntpd qemu/x86_64',
+  suite: 'ntpd',
+  suiteFile: 'suites/ntpd.yml',
+  platform: 'qemu',
+  arch: 'x86_64',
+  image: 'images/ntpd-x86_64.iso',
+  status: 'passed',
+  durationMs: 8_600,
+  info: { accel: 'kvm', format: 'iso-bios' },
+  attempts: [
+    {
+      number: 1,
+      status: 'passed',
+      startedAt: '2025-03-01T10:00:00.200Z',
+      durationMs: 8_300,
+      steps: [
+        step('boot', 'boot', 'passed', 0, 4_100),
+        step('expect "service ntpd running"', 'expect', 'passed', 4_100, 3_400, { detail: 'service ntpd running' }),
+        step('ntp 123', 'ntp', 'passed', 7_500, 500, { detail: 'stratum 3' }),
+      ],
+      consoleLog: 'logs/ntpd-qemu-x86_64/console-1.log',
+      consoleTail: ['Welcome to LinuxKit', 'service ntpd running'],
+    },
+  ],
 };
 
 const ntpdArm: JobResult = {
-  id: 'ntpd qemu/aarch64', suite: 'ntpd', suiteFile: 'suites/ntpd.yml', platform: 'qemu', arch: 'aarch64', image: 'images/ntpd-aarch64.iso',
-  status: 'failed', reason: 'expect "service ntpd running": timed out after 30s', durationMs: 40_300, info: { accel: 'tcg', format: 'iso-efi' },
-  attempts: [{
-    number: 1, status: 'failed', reason: 'expect "service ntpd running": timed out after 30s', errorKind: 'timeout',
-    startedAt: '2025-03-01T10:00:00.300Z', durationMs: 40_100,
-    steps: [
-      step('boot', 'boot', 'passed', 0, 9_900),
-      step('expect "service ntpd running"', 'expect', 'failed', 9_900, 30_000, { error: 'timed out after 30s' }),
-      step('ntp 123', 'ntp', 'skipped', 39_900, 0),
-    ],
-    consoleLog: 'logs/ntpd-qemu-aarch64/console-1.log', consoleTail: failedConsole,
-  }],
+  id: 'ntpd qemu/aarch64',
+  suite: 'ntpd',
+  suiteFile: 'suites/ntpd.yml',
+  platform: 'qemu',
+  arch: 'aarch64',
+  image: 'images/ntpd-aarch64.iso',
+  status: 'failed',
+  reason: 'expect "service ntpd running": timed out after 30s',
+  durationMs: 40_300,
+  info: { accel: 'tcg', format: 'iso-efi' },
+  attempts: [
+    {
+      number: 1,
+      status: 'failed',
+      reason: 'expect "service ntpd running": timed out after 30s',
+      errorKind: 'timeout',
+      startedAt: '2025-03-01T10:00:00.300Z',
+      durationMs: 40_100,
+      steps: [
+        step('boot', 'boot', 'passed', 0, 9_900),
+        step('expect "service ntpd running"', 'expect', 'failed', 9_900, 30_000, { error: 'timed out after 30s' }),
+        step('ntp 123', 'ntp', 'skipped', 39_900, 0),
+      ],
+      consoleLog: 'logs/ntpd-qemu-aarch64/console-1.log',
+      consoleTail: failedConsole,
+    },
+  ],
 };
 
 const ntpdGcp: JobResult = {
-  id: 'ntpd gcp/x86_64', suite: 'ntpd', suiteFile: 'suites/ntpd.yml', platform: 'gcp', arch: 'x86_64',
-  status: 'skipped', reason: 'gcp: no credentials (set GOOGLE_APPLICATION_CREDENTIALS) # not a TAP directive', durationMs: 0, info: {}, attempts: [],
+  id: 'ntpd gcp/x86_64',
+  suite: 'ntpd',
+  suiteFile: 'suites/ntpd.yml',
+  platform: 'gcp',
+  arch: 'x86_64',
+  status: 'skipped',
+  reason: 'gcp: no credentials (set GOOGLE_APPLICATION_CREDENTIALS) # not a TAP directive',
+  durationMs: 0,
+  info: {},
+  attempts: [],
 };
 
 const sshdFirst: Attempt = {
-  number: 1, status: 'failed', reason: 'tcp 22: no connection after 20s', errorKind: 'timeout', startedAt: '2025-03-01T10:00:09.000Z', durationMs: 25_000,
+  number: 1,
+  status: 'failed',
+  reason: 'tcp 22: no connection after 20s',
+  errorKind: 'timeout',
+  startedAt: '2025-03-01T10:00:09.000Z',
+  durationMs: 25_000,
   steps: [step('boot', 'boot', 'passed', 0, 5_000), step('tcp 22', 'tcp', 'failed', 5_000, 20_000, { error: 'no connection after 20s' })],
-  consoleLog: 'logs/sshd-qemu-x86_64/console-1.log', consoleTail: ['sshd: waiting for host keys'],
+  consoleLog: 'logs/sshd-qemu-x86_64/console-1.log',
+  consoleTail: ['sshd: waiting for host keys'],
 };
 const sshdX86: JobResult = {
-  id: 'sshd qemu/x86_64', suite: 'sshd', suiteFile: 'suites/sshd.yml', platform: 'qemu', arch: 'x86_64', image: 'images/sshd-x86_64.iso',
-  status: 'flaky', reason: 'tcp 22: no connection after 20s', durationMs: 32_500, info: { accel: 'kvm' },
-  attempts: [sshdFirst, {
-    number: 2, status: 'passed', startedAt: '2025-03-01T10:00:34.500Z', durationMs: 7_000,
-    steps: [step('boot', 'boot', 'passed', 0, 4_500), step('tcp 22', 'tcp', 'passed', 4_500, 1_500), step('poweroff', 'poweroff', 'passed', 6_000, 1_000)],
-    consoleLog: 'logs/sshd-qemu-x86_64/console-2.log', consoleTail: ['sshd: listening on 0.0.0.0 port 22', 'reboot: Power down'],
-  }],
+  id: 'sshd qemu/x86_64',
+  suite: 'sshd',
+  suiteFile: 'suites/sshd.yml',
+  platform: 'qemu',
+  arch: 'x86_64',
+  image: 'images/sshd-x86_64.iso',
+  status: 'flaky',
+  reason: 'tcp 22: no connection after 20s',
+  durationMs: 32_500,
+  info: { accel: 'kvm' },
+  attempts: [
+    sshdFirst,
+    {
+      number: 2,
+      status: 'passed',
+      startedAt: '2025-03-01T10:00:34.500Z',
+      durationMs: 7_000,
+      steps: [
+        step('boot', 'boot', 'passed', 0, 4_500),
+        step('tcp 22', 'tcp', 'passed', 4_500, 1_500),
+        step('poweroff', 'poweroff', 'passed', 6_000, 1_000),
+      ],
+      consoleLog: 'logs/sshd-qemu-x86_64/console-2.log',
+      consoleTail: ['sshd: listening on 0.0.0.0 port 22', 'reboot: Power down'],
+    },
+  ],
 };
 
 const sshdArm: JobResult = {
-  id: 'sshd qemu/aarch64', suite: 'sshd', suiteFile: 'suites/sshd.yml', platform: 'qemu', arch: 'aarch64', image: 'images/sshd-aarch64.qcow2',
-  status: 'error', reason: 'qemu-system-aarch64 exited with code 1: could not open disk image', durationMs: 1_400, info: { accel: 'tcg', format: 'qcow2' },
-  attempts: [{
-    number: 1, status: 'error', reason: 'qemu-system-aarch64 exited with code 1: could not open disk image', errorKind: 'platformError',
-    startedAt: '2025-03-01T10:00:00.400Z', durationMs: 1_200,
-    steps: [step('boot', 'boot', 'failed', 0, 1_200, { error: 'qemu-system-aarch64 exited with code 1: could not open disk image' })],
-    consoleLog: 'logs/sshd-qemu-aarch64/console-1.log', consoleTail: ['qemu-system-aarch64: -drive file=sshd.qcow2: Could not open: Permission denied'],
-  }],
+  id: 'sshd qemu/aarch64',
+  suite: 'sshd',
+  suiteFile: 'suites/sshd.yml',
+  platform: 'qemu',
+  arch: 'aarch64',
+  image: 'images/sshd-aarch64.qcow2',
+  status: 'error',
+  reason: 'qemu-system-aarch64 exited with code 1: could not open disk image',
+  durationMs: 1_400,
+  info: { accel: 'tcg', format: 'qcow2' },
+  attempts: [
+    {
+      number: 1,
+      status: 'error',
+      reason: 'qemu-system-aarch64 exited with code 1: could not open disk image',
+      errorKind: 'platformError',
+      startedAt: '2025-03-01T10:00:00.400Z',
+      durationMs: 1_200,
+      steps: [step('boot', 'boot', 'failed', 0, 1_200, { error: 'qemu-system-aarch64 exited with code 1: could not open disk image' })],
+      consoleLog: 'logs/sshd-qemu-aarch64/console-1.log',
+      consoleTail: ['qemu-system-aarch64: -drive file=sshd.qcow2: Could not open: Permission denied'],
+    },
+  ],
 };
 
 const jobs = [ntpdX86, ntpdArm, ntpdGcp, sshdX86, sshdArm];
 const summary: RunSummary = { startedAt: '2025-03-01T10:00:00.000Z', durationMs: 42_000, jobs, counts: countJobs(jobs), outDir };
 
-const plan = (j: JobResult): JobPlan => ({ id: j.id, suite: j.suite, suiteFile: j.suiteFile, platform: j.platform, arch: j.arch, image: j.image });
+const plan = (j: JobResult): JobPlan => ({
+  id: j.id,
+  suite: j.suite,
+  suiteFile: j.suiteFile,
+  platform: j.platform,
+  arch: j.arch,
+  image: j.image,
+});
 
 /** Feed the run through a reporter as the runner does: jobs in parallel, steps interleaved, retries, then onEnd. */
 async function drive(reporter: Reporter, s: RunSummary = summary): Promise<string[]> {
@@ -172,8 +270,29 @@ const xml = new XMLParser({
 // Attributes and children junit-10.xsd (Jenkins xunit) allows.
 const XSD = {
   testsuites: { attrs: ['name', 'time', 'tests', 'failures', 'errors'], children: ['testsuite'] },
-  testsuite: { attrs: ['name', 'tests', 'failures', 'errors', 'group', 'time', 'skipped', 'timestamp', 'hostname', 'id', 'package', 'file', 'log', 'url'], children: ['testsuite', 'properties', 'testcase', 'system-out', 'system-err'] },
-  testcase: { attrs: ['name', 'time', 'classname', 'group'], children: ['skipped', 'error', 'failure', 'rerunFailure', 'rerunError', 'flakyFailure', 'flakyError', 'system-out', 'system-err'] },
+  testsuite: {
+    attrs: [
+      'name',
+      'tests',
+      'failures',
+      'errors',
+      'group',
+      'time',
+      'skipped',
+      'timestamp',
+      'hostname',
+      'id',
+      'package',
+      'file',
+      'log',
+      'url',
+    ],
+    children: ['testsuite', 'properties', 'testcase', 'system-out', 'system-err'],
+  },
+  testcase: {
+    attrs: ['name', 'time', 'classname', 'group'],
+    children: ['skipped', 'error', 'failure', 'rerunFailure', 'rerunError', 'flakyFailure', 'flakyError', 'system-out', 'system-err'],
+  },
 };
 const SUREFIRE_TIME = /^(([0-9]{0,3},)*[0-9]{3}|[0-9]{0,3})*(\.[0-9]*)?$/;
 
@@ -189,9 +308,21 @@ test('junit.xml: well-formed, junit-10.xsd shape, counts, cases per suite × tar
   t.like(root, { name: 'lkrun', tests: '5', failures: '1', errors: '1', time: '42.000' });
   for (const k of keysOf(root)) t.true(XSD.testsuites.attrs.includes(k) || XSD.testsuites.children.includes(k), `testsuites has ${k}`);
 
-  t.deepEqual(root.testsuite.map((s) => s.name), ['ntpd', 'sshd']);
+  t.deepEqual(
+    root.testsuite.map((s) => s.name),
+    ['ntpd', 'sshd'],
+  );
   const [ntpd, sshd] = root.testsuite as [Node & { testcase: Node[] }, Node & { testcase: Node[]; properties: { property: Node[] } }];
-  t.like(ntpd, { tests: '3', failures: '1', errors: '0', skipped: '1', time: '48.900', hostname: 'ci-host', file: 'suites/ntpd.yml', timestamp: '2025-03-01T10:00:00.200Z' });
+  t.like(ntpd, {
+    tests: '3',
+    failures: '1',
+    errors: '0',
+    skipped: '1',
+    time: '48.900',
+    hostname: 'ci-host',
+    file: 'suites/ntpd.yml',
+    timestamp: '2025-03-01T10:00:00.200Z',
+  });
   t.like(sshd, { tests: '2', failures: '0', errors: '1', skipped: '0', time: '33.900' });
   for (const suite of root.testsuite as (Node & { testcase: Node[] })[]) {
     for (const k of keysOf(suite)) t.true(XSD.testsuite.attrs.includes(k) || XSD.testsuite.children.includes(k), `testsuite has ${k}`);
@@ -202,8 +333,18 @@ test('junit.xml: well-formed, junit-10.xsd shape, counts, cases per suite × tar
       t.is(c.classname, suite.name);
     }
   }
-  t.deepEqual(ntpd.testcase.map((c) => [c.name, c.time]), [['qemu/x86_64', '8.600'], ['qemu/aarch64', '40.300'], ['gcp/x86_64', '0.000']]);
-  t.deepEqual(sshd.testcase.map((c) => c.name), ['qemu/x86_64', 'qemu/aarch64']);
+  t.deepEqual(
+    ntpd.testcase.map((c) => [c.name, c.time]),
+    [
+      ['qemu/x86_64', '8.600'],
+      ['qemu/aarch64', '40.300'],
+      ['gcp/x86_64', '0.000'],
+    ],
+  );
+  t.deepEqual(
+    sshd.testcase.map((c) => c.name),
+    ['qemu/x86_64', 'qemu/aarch64'],
+  );
   // One outcome element at most; passed cases have none.
   t.false('failure' in ntpd.testcase[0]! || 'error' in ntpd.testcase[0]! || 'skipped' in ntpd.testcase[0]!);
 });
@@ -272,14 +413,23 @@ test('results.tap: TAP 14 that tap-parser (Node 20) accepts; plan, ok, not ok an
   t.false(final.ok);
   t.false(final.bailout);
   // The only failures are the not ok points we wrote: no parse errors, no plan mismatch.
-  t.deepEqual(final.failures.map((f) => [f.id, f.name, f.tapError ?? null]), [[2, 'ntpd qemu/aarch64', null], [5, 'sshd qemu/aarch64', null]]);
-  t.deepEqual(asserts.map((a) => [a.id, a.ok, a.name]), [
-    [1, true, 'ntpd qemu/x86_64'],
-    [2, false, 'ntpd qemu/aarch64'],
-    [3, true, 'ntpd gcp/x86_64'],
-    [4, true, 'sshd qemu/x86_64'],
-    [5, false, 'sshd qemu/aarch64'],
-  ]);
+  t.deepEqual(
+    final.failures.map((f) => [f.id, f.name, f.tapError ?? null]),
+    [
+      [2, 'ntpd qemu/aarch64', null],
+      [5, 'sshd qemu/aarch64', null],
+    ],
+  );
+  t.deepEqual(
+    asserts.map((a) => [a.id, a.ok, a.name]),
+    [
+      [1, true, 'ntpd qemu/x86_64'],
+      [2, false, 'ntpd qemu/aarch64'],
+      [3, true, 'ntpd gcp/x86_64'],
+      [4, true, 'sshd qemu/x86_64'],
+      [5, false, 'sshd qemu/aarch64'],
+    ],
+  );
   t.is(asserts[2]!.skip, 'gcp: no credentials (set GOOGLE_APPLICATION_CREDENTIALS) # not a TAP directive');
 
   const diag = asserts[1]!.diag as Record<string, unknown>;
@@ -301,7 +451,15 @@ test('results.tap: TAP 14 that tap-parser (Node 20) accepts; plan, ok, not ok an
   t.is(asserts[0]!.diag, null, 'a passed job has no diagnostics');
 
   // Steps as subtests: one per job that ran, with their own plan.
-  t.deepEqual(children.map((c) => [c.count, c.pass, c.fail, c.skip]), [[3, 3, 0, 0], [3, 2, 1, 1], [3, 3, 0, 0], [1, 0, 1, 0]]);
+  t.deepEqual(
+    children.map((c) => [c.count, c.pass, c.fail, c.skip]),
+    [
+      [3, 3, 0, 0],
+      [3, 2, 1, 1],
+      [3, 3, 0, 0],
+      [1, 0, 1, 0],
+    ],
+  );
   t.true(children.every((c) => c.failures.every((f) => !f.tapError)));
 });
 
@@ -314,7 +472,19 @@ test('results.json: the summary with counts, round-trips, stable key order', asy
   t.deepEqual(JSON.parse(text), { ...summary, counts: { total: 5, passed: 1, failed: 1, errors: 1, skipped: 1, flaky: 1 } });
   t.true(text.startsWith('{\n  "startedAt": '), 'pretty-printed');
   t.deepEqual(Object.keys(JSON.parse(text)), ['startedAt', 'durationMs', 'outDir', 'counts', 'jobs']);
-  t.deepEqual(Object.keys(JSON.parse(text).jobs[1]), ['id', 'suite', 'suiteFile', 'platform', 'arch', 'image', 'status', 'reason', 'durationMs', 'info', 'attempts']);
+  t.deepEqual(Object.keys(JSON.parse(text).jobs[1]), [
+    'id',
+    'suite',
+    'suiteFile',
+    'platform',
+    'arch',
+    'image',
+    'status',
+    'reason',
+    'durationMs',
+    'info',
+    'attempts',
+  ]);
   // Same data built in another key order, stale counts: same bytes.
   const shuffled = JSON.parse(JSON.stringify({ ...summary, counts: { total: 0 } }), (_k, v) =>
     v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse()) : v,
@@ -330,7 +500,10 @@ test('report.html: one timeline per job, one segment per step, widths proportion
   const [file] = await drive(createReporter('html', { outDir }));
   const html = readFileSync(file!, 'utf8');
   const timelines = [...html.matchAll(/<div class="timeline" data-job="([^"]*)" data-axis-ms="(\d+)">(.*?)<\/div>\n/g)];
-  t.deepEqual(timelines.map((m) => m[1]), jobs.map((j) => j.id));
+  t.deepEqual(
+    timelines.map((m) => m[1]),
+    jobs.map((j) => j.id),
+  );
   const axis = new Set(timelines.map((m) => m[2]));
   t.is(axis.size, 1, 'one shared time axis');
   const axisMs = Number([...axis][0]);
@@ -365,14 +538,24 @@ test('report.html: self-contained, escaped, with counts, reasons, steps, console
   t.true(html.includes('ntpd[231]: &lt;&amp;&gt; &quot;quoted&quot; &#39;single&#39; &amp; more'));
   t.false(html.includes('<&>'));
   t.true(html.includes('beep red nul vt end'));
-  for (const [n, label] of [[1, 'passed'], [1, 'failed'], [1, 'errors'], [1, 'skipped'], [1, 'flaky']] as const) t.regex(html, new RegExp(`<b>${n}</b>${label}`));
+  for (const [n, label] of [
+    [1, 'passed'],
+    [1, 'failed'],
+    [1, 'errors'],
+    [1, 'skipped'],
+    [1, 'flaky'],
+  ] as const)
+    t.regex(html, new RegExp(`<b>${n}</b>${label}`));
   t.true(html.includes('total 42.0s'));
   t.is(html.match(/<section class="job /g)?.length, 5);
   t.is(html.match(/<table class="steps">/g)?.length, 5, 'one steps table per attempt that ran');
   t.true(html.includes('<a class="log" href="logs/ntpd-qemu-aarch64/console-1.log">'));
   t.true(html.includes('<p class="reason">expect &quot;service ntpd running&quot;: timed out after 30s</p>'));
   // The failed job's console is open, a passed one's folded.
-  t.regex(html, /<details class="console" open><summary>Console, last 60 lines<\/summary><div class="tail"><pre>\[    0\.000000\] boot line 1\n/);
+  t.regex(
+    html,
+    /<details class="console" open><summary>Console, last 60 lines<\/summary><div class="tail"><pre>\[    0\.000000\] boot line 1\n/,
+  );
   t.regex(html, /<details class="console"><summary>Console, last 2 lines<\/summary><div class="tail"><pre>Welcome to LinuxKit/);
   // A report written elsewhere still links to the logs.
   t.true(renderHtml(summary, join(outDir, 'reports')).includes('href="../logs/ntpd-qemu-aarch64/console-1.log"'));
@@ -407,7 +590,10 @@ test('pretty: live lines per job and step, job ids on step lines while jobs over
   const head = lines.findIndex((l) => l.startsWith('JOB'));
   t.regex(lines[head]!, /^JOB\s+TARGET\s+RESULT\s+TIME\s+TIME TO EACH STEP/);
   const table = lines.slice(head + 1, head + 6);
-  t.deepEqual(table.map((l) => l.split(/\s+/).slice(0, 3)), jobs.map((j) => [j.suite, `${j.platform}/${j.arch}`, j.status]));
+  t.deepEqual(
+    table.map((l) => l.split(/\s+/).slice(0, 3)),
+    jobs.map((j) => [j.suite, `${j.platform}/${j.arch}`, j.status]),
+  );
   t.regex(table[0]!, /8\.6s {2}boot 4\.1s → expect "service ntpd running" 7\.5s → ntp 123 8\.0s$/);
   t.regex(table[1]!, /40\.3s {2}boot 9\.9s → ✗ expect "service ntpd running" at 39\.9s: timed out after 30s$/);
   t.regex(table[3]!, /boot 4\.5s → tcp 22 6\.0s → poweroff 7\.0s \(attempt 2\)$/);

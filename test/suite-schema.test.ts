@@ -11,9 +11,21 @@ const broken: [name: string, yaml: string, message: string][] = [
   ['missing image', 'steps:\n  - expect: x\n', 'bad.yml:1:1: suite: missing "image"'],
   ['unknown top-level key', 'image: x\nsteps:\n  - expect: x\nimgae: y\n', 'bad.yml:4:1: imgae: unknown key "imgae"'],
   ['invalid regex', 'image: x\nsteps:\n  - expect: "a("\n', 'bad.yml:3:13: steps[0].expect: not a valid regular expression'],
-  ['no step kind', 'image: x\nsteps:\n  - timeout: 3s\n', 'bad.yml:3:5: steps[0]: no step kind (one of expect, exec, wait-until, tcp, ntp, http, send, host, poweroff)'],
-  ['two step kinds', 'image: x\nsteps:\n  - expect: a\n    exec: b\n', 'bad.yml:3:5: steps[0]: several step kinds (expect, exec); one per step'],
-  ['misspelt step option', 'image: x\nsteps:\n  - exec: ls\n    expect-ouput: x\n', 'bad.yml:4:5: steps[0].expect-ouput: unknown key "expect-ouput"'],
+  [
+    'no step kind',
+    'image: x\nsteps:\n  - timeout: 3s\n',
+    'bad.yml:3:5: steps[0]: no step kind (one of expect, exec, wait-until, tcp, ntp, http, send, host, poweroff)',
+  ],
+  [
+    'two step kinds',
+    'image: x\nsteps:\n  - expect: a\n    exec: b\n',
+    'bad.yml:3:5: steps[0]: several step kinds (expect, exec); one per step',
+  ],
+  [
+    'misspelt step option',
+    'image: x\nsteps:\n  - exec: ls\n    expect-ouput: x\n',
+    'bad.yml:4:5: steps[0].expect-ouput: unknown key "expect-ouput"',
+  ],
   ['port out of range', 'image: x\nsteps:\n  - tcp: 70000\n', 'bad.yml:3:10: steps[0].tcp: must be <= 65535'],
   ['ntp port as text', 'image: x\nsteps:\n  - ntp: "123"\n', 'bad.yml:3:10: steps[0].ntp: must be integer'],
   ['bad duration', 'image: x\ntimeout: 5 minutes\nsteps:\n  - expect: x\n', 'bad.yml:2:10: timeout: must match pattern'],
@@ -47,15 +59,23 @@ test('a valid suite: paths relative to the file, defaults, step names', (t) => {
   );
   t.is(suite.name, 's');
   t.is(suite.image.x86_64, '/srv/out/x/ntpd');
-  t.deepEqual(suite.targets, [{ platform: 'qemu', arch: 'aarch64' }, { platform: 'gcp', arch: 'x86_64' }]);
+  t.deepEqual(suite.targets, [
+    { platform: 'qemu', arch: 'aarch64' },
+    { platform: 'gcp', arch: 'x86_64' },
+  ]);
   t.is(suite.timeoutMs, 120_000);
-  t.deepEqual(suite.steps.map((s) => s.name), ['expect /ready/', 'exec pidof ntpd', 'ntp 123', 'poweroff']);
+  t.deepEqual(
+    suite.steps.map((s) => s.name),
+    ['expect /ready/', 'exec pidof ntpd', 'ntp 123', 'poweroff'],
+  );
   t.like(suite.steps[2], { kind: 'ntp', port: 123, synced: false });
   t.like(suite.steps[3], { kind: 'poweroff', graceMs: 5000 });
 });
 
 test('shards 1/2 and 2/2 together run every job exactly once, whatever the suite order', (t) => {
-  const suites = ['a', 'b', 'c'].map((n) => parseSuite(`name: ${n}\nimage: x\ntargets: [qemu/x86_64, qemu/aarch64, gcp]\nsteps:\n  - expect: x\n`, `${n}.yml`));
+  const suites = ['a', 'b', 'c'].map((n) =>
+    parseSuite(`name: ${n}\nimage: x\ntargets: [qemu/x86_64, qemu/aarch64, gcp]\nsteps:\n  - expect: x\n`, `${n}.yml`),
+  );
   const all = buildMatrix(suites).map((j) => j.id);
   t.is(all.length, 9);
   const one = buildMatrix(suites, { shard: parseShard('1/2') }).map((j) => j.id);
@@ -69,10 +89,16 @@ test('shards 1/2 and 2/2 together run every job exactly once, whatever the suite
   }
 });
 
-test('--target replaces the suites\' targets; --grep filters job names', (t) => {
+test("--target replaces the suites' targets; --grep filters job names", (t) => {
   const suite = parseSuite('name: ntpd\nimage: x\nsteps:\n  - expect: x\n', 'ntpd.yml');
-  t.deepEqual(buildMatrix([suite], { targets: [parseTarget('qemu/arm64'), parseTarget('qemu')] }).map((j) => j.id), ['ntpd qemu/aarch64', 'ntpd qemu/x86_64']);
-  t.deepEqual(buildMatrix([suite], { targets: [parseTarget('qemu/aarch64'), parseTarget('qemu')], grep: /aarch64/ }).map((j) => j.id), ['ntpd qemu/aarch64']);
+  t.deepEqual(
+    buildMatrix([suite], { targets: [parseTarget('qemu/arm64'), parseTarget('qemu')] }).map((j) => j.id),
+    ['ntpd qemu/aarch64', 'ntpd qemu/x86_64'],
+  );
+  t.deepEqual(
+    buildMatrix([suite], { targets: [parseTarget('qemu/aarch64'), parseTarget('qemu')], grep: /aarch64/ }).map((j) => j.id),
+    ['ntpd qemu/aarch64'],
+  );
   t.throws(() => parseShard('3/2'), { instanceOf: BadInputError });
   t.throws(() => parseTarget('qemu/mips'), { instanceOf: BadInputError });
 });

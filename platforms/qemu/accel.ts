@@ -23,7 +23,10 @@ export interface AccelDecision {
 }
 
 /** Assembled from probe/kvm-probe.S (as --32; ld -Ttext=0x100000 --oformat binary); a test checks they agree. */
-export const KVM_PROBE_IMAGE = Buffer.from('ArCtGwAAAQD+T1HkAAAQAAAAEAAAAAAAAAAAACAAEAD6Zrr4A7BB7r8AACAAMcC5AAwAAPOrxwUAACAAAxAgAMcFABAgAAMgIAC/ACAgALiDAAAAuQACAACJBwUAACAAg8cI4vS4AAAgAA8i2A8g4IPIIA8i4LmAAADADzINAAEAAA8wDyDADQEAAIAPIsAPARXQABAA6p0AEAAIAGa6+AOwT+6wS+6wCu5muvQAuBAAAADv9Ov9kAAAAAAAAAAAAAAAAACaIAAAAAAAAJIAABcAuAAQAA==', 'base64');
+export const KVM_PROBE_IMAGE = Buffer.from(
+  'ArCtGwAAAQD+T1HkAAAQAAAAEAAAAAAAAAAAACAAEAD6Zrr4A7BB7r8AACAAMcC5AAwAAPOrxwUAACAAAxAgAMcFABAgAAMgIAC/ACAgALiDAAAAuQACAACJBwUAACAAg8cI4vS4AAAgAA8i2A8g4IPIIA8i4LmAAADADzINAAEAAA8wDyDADQEAAIAPIsAPARXQABAA6p0AEAAIAGa6+AOwT+6wS+6wCu5muvQAuBAAAADv9Ov9kAAAAAAAAAAAAAAAAACaIAAAAAAAAJIAABcAuAAQAA==',
+  'base64',
+);
 const PROBE_TIMEOUT_MS = 5000;
 
 export function hostArch(): Arch | undefined {
@@ -62,8 +65,13 @@ export async function chooseAccel(choice: AccelChoice, ctx: AccelContext): Promi
   const hwName = platform === 'darwin' ? 'hvf' : 'kvm';
   if (choice === 'tcg') return { accel: 'tcg', reason: 'requested' };
   if (choice !== 'auto') {
-    if (choice !== hwName) throw new PlatformUnavailableError(`--accel ${choice}: not available on ${platform} (this host offers ${hwName} or tcg)`);
-    if (!native) throw new PlatformUnavailableError(`--accel ${choice}: cannot accelerate a ${ctx.guestArch} guest on a ${ctx.hostArch ?? hostArch()} host`, { hint: 'use --accel tcg (emulation)' });
+    if (choice !== hwName)
+      throw new PlatformUnavailableError(`--accel ${choice}: not available on ${platform} (this host offers ${hwName} or tcg)`);
+    if (!native)
+      throw new PlatformUnavailableError(
+        `--accel ${choice}: cannot accelerate a ${ctx.guestArch} guest on a ${ctx.hostArch ?? hostArch()} host`,
+        { hint: 'use --accel tcg (emulation)' },
+      );
   }
   if (!native) return { accel: 'tcg', reason: `${ctx.guestArch} guest on a ${ctx.hostArch ?? hostArch()} host: emulation` };
   if (hwName === 'hvf') return { accel: 'hvf', reason: choice === 'auto' ? 'macOS host' : 'requested' };
@@ -73,13 +81,17 @@ export async function chooseAccel(choice: AccelChoice, ctx: AccelContext): Promi
     accessSync(device, constants.R_OK | constants.W_OK);
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not readable and writable by this user';
-    if (choice === 'kvm') throw new PlatformUnavailableError(`--accel kvm: ${device} ${why}`, { hint: 'load the kvm module, join the kvm group, or use --accel tcg' });
+    if (choice === 'kvm')
+      throw new PlatformUnavailableError(`--accel kvm: ${device} ${why}`, {
+        hint: 'load the kvm module, join the kvm group, or use --accel tcg',
+      });
     return { accel: 'tcg', reason: `${device} ${why}` };
   }
   const works = await kvmWorks(ctx);
   if (works.ok) return { accel: 'kvm', reason: choice === 'auto' ? `${device} works (${works.how})` : 'requested' };
   const message = `KVM is present but does not run guests: ${works.how}`;
-  if (choice === 'kvm') throw new PlatformUnavailableError(`--accel kvm: ${message}`, { hint: 'use --accel tcg, or fix nested virtualisation on this host' });
+  if (choice === 'kvm')
+    throw new PlatformUnavailableError(`--accel kvm: ${message}`, { hint: 'use --accel tcg, or fix nested virtualisation on this host' });
   ctx.log?.(`lkrun: ${message}; using TCG emulation (slower). --accel kvm forces it.`);
   return { accel: 'tcg', reason: message };
 }
@@ -125,8 +137,24 @@ export async function probeKvm(binary: string, timeoutMs = PROBE_TIMEOUT_MS): Pr
   try {
     const image = join(dir, 'probe.bin');
     await writeFile(image, KVM_PROBE_IMAGE);
-    const args = ['-accel', 'kvm', '-M', 'q35', '-m', '64', '-nodefaults', '-no-reboot', '-display', 'none',
-      '-serial', 'stdio', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4', '-kernel', image];
+    const args = [
+      '-accel',
+      'kvm',
+      '-M',
+      'q35',
+      '-m',
+      '64',
+      '-nodefaults',
+      '-no-reboot',
+      '-display',
+      'none',
+      '-serial',
+      'stdio',
+      '-device',
+      'isa-debug-exit,iobase=0xf4,iosize=4',
+      '-kernel',
+      image,
+    ];
     const result = await execa(binary, args, { timeout: timeoutMs, reject: false, stdin: 'ignore', killSignal: 'SIGKILL' });
     if (result.timedOut) return { ok: false, how: `a test guest hung for ${timeoutMs / 1000}s` };
     // isa-debug-exit turns the probe's 0x10 into exit status (0x10 << 1) | 1.

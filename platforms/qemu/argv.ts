@@ -66,7 +66,10 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   // One virtio-scsi controller carries every CD-ROM: firmware boots from it,
   // and unlike AHCI (q35's -cdrom) every virtio-capable kernel sees it, on
   // arm64's virt machine too.
-  const cdroms = [...(c.boot.kind === 'cdrom' ? [{ file: c.boot.iso, boot: true }] : []), ...(c.dataIso ? [{ file: c.dataIso, boot: false }] : [])];
+  const cdroms = [
+    ...(c.boot.kind === 'cdrom' ? [{ file: c.boot.iso, boot: true }] : []),
+    ...(c.dataIso ? [{ file: c.dataIso, boot: false }] : []),
+  ];
   if (cdroms.length > 0) add('-device', 'virtio-scsi-pci,id=scsi0');
   cdroms.forEach((cd, i) => {
     add('-drive', `file=${cd.file},if=none,id=cd${i},media=cdrom,format=raw,readonly=on`);

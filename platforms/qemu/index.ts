@@ -35,7 +35,18 @@ export interface QemuOptions extends BootOptions {
   log?: (line: string) => void;
 }
 
-const FORMATS: ImageFormat[] = ['kernel+initrd', 'kernel+squashfs', 'iso-bios', 'iso-efi', 'raw-bios', 'raw-efi', 'qcow2-bios', 'qcow2-efi', 'vmdk', 'gcp'];
+const FORMATS: ImageFormat[] = [
+  'kernel+initrd',
+  'kernel+squashfs',
+  'iso-bios',
+  'iso-efi',
+  'raw-bios',
+  'raw-efi',
+  'qcow2-bios',
+  'qcow2-efi',
+  'vmdk',
+  'gcp',
+];
 // QEMU's virt machine takes only pflash images of exactly this size.
 const AARCH64_PFLASH_BYTES = 64 * 1024 * 1024;
 
@@ -66,7 +77,12 @@ export class QemuPlatform implements Platform<QemuOptions> {
     const arch = options.arch;
     const binary = findQemu(arch, options.qemu);
     const qemuImg = findInPath('qemu-img') ?? 'qemu-img';
-    const accel = await chooseAccel(options.accel, { guestArch: arch, qemuBinary: binary, cacheFile: options.kvmProbeCache, log: options.log });
+    const accel = await chooseAccel(options.accel, {
+      guestArch: arch,
+      qemuBinary: binary,
+      cacheFile: options.kvmProbeCache,
+      log: options.log,
+    });
     const state = run.stateDir;
     const setup: SetupAction[] = [];
 
@@ -146,10 +162,13 @@ export class QemuPlatform implements Platform<QemuOptions> {
 }
 
 function validateOptions(o: QemuOptions): void {
-  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 512) throw new BadInputError(`--cpus ${o.cpus}: expected a whole number from 1 to 512`);
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 512)
+    throw new BadInputError(`--cpus ${o.cpus}: expected a whole number from 1 to 512`);
   if (!Number.isInteger(o.memMiB) || o.memMiB < 64) throw new BadInputError(`--mem ${o.memMiB}: expected at least 64 (MiB)`);
   if (o.publish.length > 0 && o.networking.mode !== 'user') {
-    throw new BadInputError(`--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`);
+    throw new BadInputError(
+      `--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`,
+    );
   }
   if (o.fw && !existsSync(o.fw)) throw new BadInputError(`--fw ${o.fw}: no such file`);
 }
@@ -159,7 +178,10 @@ function bootFor(image: Image, options: QemuOptions, state: string, setup: Setup
   switch (image.format) {
     case 'kernel+initrd':
     case 'kernel+squashfs':
-      return { boot: { kind: 'kernel', kernel: f.kernel!, initrd: f.initrd, squashfs: f.squashfs, cmdline: image.cmdline }, uefiWanted: false };
+      return {
+        boot: { kind: 'kernel', kernel: f.kernel!, initrd: f.initrd, squashfs: f.squashfs, cmdline: image.cmdline },
+        uefiWanted: false,
+      };
     case 'iso-bios':
     case 'iso-efi':
       return { boot: { kind: 'cdrom', iso: f.iso! }, uefiWanted: image.boot === 'uefi' || !!options.uefi };
@@ -169,7 +191,10 @@ function bootFor(image: Image, options: QemuOptions, state: string, setup: Setup
       return { boot: { kind: 'disk', disk: join(state, 'disk.raw'), format: 'raw' }, uefiWanted: image.boot !== 'bios' || !!options.uefi };
     }
     default:
-      return { boot: { kind: 'disk', disk: f.disk!, format: image.diskFormat ?? 'raw' }, uefiWanted: image.boot === 'uefi' || !!options.uefi };
+      return {
+        boot: { kind: 'disk', disk: f.disk!, format: image.diskFormat ?? 'raw' },
+        uefiWanted: image.boot === 'uefi' || !!options.uefi,
+      };
   }
 }
 
@@ -177,9 +202,12 @@ function firmwareFor(arch: Arch, flag: string | undefined, state: string, setup:
   const fw = flag ? firmwareFromFlag(flag) : findFirmware(arch);
   if (!fw) {
     const pkg = arch === 'x86_64' ? 'ovmf' : 'qemu-efi-aarch64';
-    throw new PlatformUnavailableError(`no UEFI firmware for ${arch} found (looked for QEMU firmware descriptors and the usual OVMF/AAVMF paths)`, {
-      hint: `install ${pkg} (Debian/Ubuntu), edk2-ovmf (Fedora) or qemu (Homebrew), or pass --fw PATH`,
-    });
+    throw new PlatformUnavailableError(
+      `no UEFI firmware for ${arch} found (looked for QEMU firmware descriptors and the usual OVMF/AAVMF paths)`,
+      {
+        hint: `install ${pkg} (Debian/Ubuntu), edk2-ovmf (Fedora) or qemu (Homebrew), or pass --fw PATH`,
+      },
+    );
   }
   const pad = arch === 'aarch64' ? AARCH64_PFLASH_BYTES : undefined;
   let code = fw.code;
@@ -224,7 +252,9 @@ function findQemu(arch: Arch, flag: string | undefined): string {
   const found = findInPath(name);
   if (!found) {
     const pkg = arch === 'x86_64' ? 'qemu-system-x86' : 'qemu-system-arm';
-    throw new PlatformUnavailableError(`${name} not found in PATH`, { hint: `install ${pkg} (Debian/Ubuntu) or qemu (Homebrew), or pass --qemu PATH` });
+    throw new PlatformUnavailableError(`${name} not found in PATH`, {
+      hint: `install ${pkg} (Debian/Ubuntu) or qemu (Homebrew), or pass --qemu PATH`,
+    });
   }
   return found;
 }
@@ -314,4 +344,3 @@ function controlChannel(path: string, exited: Promise<unknown>, run: Run): NonNu
     },
   };
 }
-

@@ -34,7 +34,8 @@ export async function performAction(a: SetupAction): Promise<void> {
   switch (a.kind) {
     case 'create-disk': {
       const result = await execa(a.qemuImg, ['create', '-q', '-f', a.format, a.path, `${a.sizeMiB}M`], { reject: false });
-      if (result.exitCode !== 0) throw new PlatformError(`qemu-img create ${a.path}: ${firstLine(result.stderr) ?? `exit status ${result.exitCode}`}`);
+      if (result.exitCode !== 0)
+        throw new PlatformError(`qemu-img create ${a.path}: ${firstLine(result.stderr) ?? `exit status ${result.exitCode}`}`);
       return;
     }
     case 'write-data-iso':
@@ -51,7 +52,10 @@ export async function performAction(a: SetupAction): Promise<void> {
     }
     case 'extract-gcp-disk': {
       const result = await execa('tar', ['-xzSf', a.tarball, '-C', a.dir, 'disk.raw'], { reject: false });
-      if (result.exitCode !== 0) throw new PlatformError(`cannot extract disk.raw from ${a.tarball}: ${firstLine(result.stderr) ?? `tar exit status ${result.exitCode}`}`);
+      if (result.exitCode !== 0)
+        throw new PlatformError(
+          `cannot extract disk.raw from ${a.tarball}: ${firstLine(result.stderr) ?? `tar exit status ${result.exitCode}`}`,
+        );
       return;
     }
   }

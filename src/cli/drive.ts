@@ -43,36 +43,59 @@ export async function drive<O extends BootOptions>(d: DriveOptions<O>): Promise<
       return code;
     }
     const interactive = !d.json && !d.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
-    result = await runSession(d.platform, prepared.image, prepared.options, {
-      ...d.session,
-      echo: d.json || d.quiet ? undefined : process.stdout,
-      terminal: interactive ? process.stdin : undefined,
-    }, run);
+    result = await runSession(
+      d.platform,
+      prepared.image,
+      prepared.options,
+      {
+        ...d.session,
+        echo: d.json || d.quiet ? undefined : process.stdout,
+        terminal: interactive ? process.stdin : undefined,
+      },
+      run,
+    );
     if (result.error) throw result.error;
     if (!d.json) say(summary(d.platform.name, image, result, describe?.()));
   } catch (error) {
     code = exitCodeOf(error);
     if (!d.json) say(errorLine(error));
-    if (d.json) writeJson({ status: 'failed', exitCode: code, error: errorLine(error, false), image, platform: d.platform.name, ...describe?.(), session: result && publicResult(result) });
+    if (d.json)
+      writeJson({
+        status: 'failed',
+        exitCode: code,
+        error: errorLine(error, false),
+        image,
+        platform: d.platform.name,
+        ...describe?.(),
+        session: result && publicResult(result),
+      });
     return code;
   } finally {
     await run.teardown();
   }
-  if (d.json) writeJson({ status: 'passed', exitCode: code, platform: d.platform.name, image, ...describe?.(), session: publicResult(result!) });
+  if (d.json)
+    writeJson({ status: 'passed', exitCode: code, platform: d.platform.name, image, ...describe?.(), session: publicResult(result!) });
   return code;
 }
 
 function summary(platform: string, image: Image | undefined, r: SessionResult, details?: Record<string, unknown>): string {
-  const what = image ? `${image.name} (${image.format}${image.arch ? `, ${image.arch}` : ''}${details?.accel ? `, ${details.accel}` : ''})` : 'run';
-  const matched = r.expectations.length ? `; ${r.expectations.filter((e) => e.matched).length}/${r.expectations.length} expectations matched` : '';
+  const what = image
+    ? `${image.name} (${image.format}${image.arch ? `, ${image.arch}` : ''}${details?.accel ? `, ${details.accel}` : ''})`
+    : 'run';
+  const matched = r.expectations.length
+    ? `; ${r.expectations.filter((e) => e.matched).length}/${r.expectations.length} expectations matched`
+    : '';
   const how = { poweroff: 'guest powered off', 'expectations-met': 'expectations met', quit: 'quit', error: 'error' }[r.ending];
   return `lkrun: ${platform} ${what}: passed in ${(r.durationMs / 1000).toFixed(1)}s (${how}${matched})`;
 }
 
 export function errorLine(error: unknown, prefixed = true): string {
-  const message = error instanceof LkrunError
-    ? error.message + (error.hint ? ` (${error.hint})` : '')
-    : error instanceof Error ? error.message : String(error);
+  const message =
+    error instanceof LkrunError
+      ? error.message + (error.hint ? ` (${error.hint})` : '')
+      : error instanceof Error
+        ? error.message
+        : String(error);
   // One line, always: multi-line tool output is folded.
   const line = redact(message).replace(/\s*\n\s*/g, ' | ');
   return prefixed ? `lkrun: ${line}` : line;

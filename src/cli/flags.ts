@@ -10,23 +10,51 @@ import type { SessionOptions } from '../run/session.js';
 import type { BootOptions } from '../../platforms/platform.js';
 
 export const bootFlags = {
-  arch: Flags.string({ description: 'guest architecture: x86_64 or aarch64 (default: the kernel header, else the host)', helpGroup: 'MACHINE' }),
+  arch: Flags.string({
+    description: 'guest architecture: x86_64 or aarch64 (default: the kernel header, else the host)',
+    helpGroup: 'MACHINE',
+  }),
   cpus: Flags.string({ description: 'number of CPUs', default: '1', helpGroup: 'MACHINE' }),
   mem: Flags.string({ description: 'memory in MiB, or with a unit (512M, 2G)', default: '1024', helpGroup: 'MACHINE' }),
-  disk: Flags.string({ description: 'extra disk [file=]PATH[,size=1G][,format=qcow2]; created when missing (repeatable)', multiple: true, helpGroup: 'MACHINE' }),
-  publish: Flags.string({ char: 'p', description: 'publish a guest port: [IP:]HOST:GUEST[/tcp|udp] (repeatable)', multiple: true, helpGroup: 'MACHINE' }),
-  data: Flags.string({ description: 'metadata for the guest (a cidata ISO with user-data)', exclusive: ['data-file'], helpGroup: 'MACHINE' }),
+  disk: Flags.string({
+    description: 'extra disk [file=]PATH[,size=1G][,format=qcow2]; created when missing (repeatable)',
+    multiple: true,
+    helpGroup: 'MACHINE',
+  }),
+  publish: Flags.string({
+    char: 'p',
+    description: 'publish a guest port: [IP:]HOST:GUEST[/tcp|udp] (repeatable)',
+    multiple: true,
+    helpGroup: 'MACHINE',
+  }),
+  data: Flags.string({
+    description: 'metadata for the guest (a cidata ISO with user-data)',
+    exclusive: ['data-file'],
+    helpGroup: 'MACHINE',
+  }),
   'data-file': Flags.string({ description: 'file whose contents are the guest metadata', exclusive: ['data'], helpGroup: 'MACHINE' }),
   state: Flags.string({ description: 'state directory to use and keep (default: a fresh temporary one per run)', helpGroup: 'MACHINE' }),
   'keep-state': Flags.boolean({ description: 'keep the temporary state directory', helpGroup: 'MACHINE' }),
 };
 
 export const runFlags = {
-  expect: Flags.string({ char: 'e', description: 'regex the console must show; repeatable, matched in order', multiple: true, helpGroup: 'CHECKS' }),
-  'fail-on': Flags.string({ description: 'regex that fails the run when the console shows it (adds to "Kernel panic")', multiple: true, helpGroup: 'CHECKS' }),
+  expect: Flags.string({
+    char: 'e',
+    description: 'regex the console must show; repeatable, matched in order',
+    multiple: true,
+    helpGroup: 'CHECKS',
+  }),
+  'fail-on': Flags.string({
+    description: 'regex that fails the run when the console shows it (adds to "Kernel panic")',
+    multiple: true,
+    helpGroup: 'CHECKS',
+  }),
   timeout: Flags.string({ description: 'give up after this long (90, 90s, 2m)', helpGroup: 'CHECKS' }),
   'stall-timeout': Flags.string({ description: 'fail when the console is silent this long', helpGroup: 'CHECKS' }),
-  'until-expect': Flags.boolean({ description: 'stop as soon as the last --expect matched instead of waiting for poweroff', helpGroup: 'CHECKS' }),
+  'until-expect': Flags.boolean({
+    description: 'stop as soon as the last --expect matched instead of waiting for poweroff',
+    helpGroup: 'CHECKS',
+  }),
   log: Flags.string({ description: 'write a timestamped console transcript to FILE', helpGroup: 'OUTPUT' }),
   'dry-run': Flags.boolean({ description: 'print the exact commands a run would make, and exit', helpGroup: 'OUTPUT' }),
   json: Flags.boolean({ description: 'print a machine-readable result on stdout (the console is not echoed)', helpGroup: 'OUTPUT' }),
@@ -62,14 +90,17 @@ export function parseArch(text: string | undefined): Arch | undefined {
 
 export function bootOptionsFrom(flags: BootFlagValues, arch: Arch): BootOptions {
   const cpus = Number(flags.cpus);
-  if (!/^\d+$/.test(flags.cpus) || cpus < 1) throw new BadInputError(`--cpus ${JSON.stringify(flags.cpus)}: expected a whole number of at least 1`);
+  if (!/^\d+$/.test(flags.cpus) || cpus < 1)
+    throw new BadInputError(`--cpus ${JSON.stringify(flags.cpus)}: expected a whole number of at least 1`);
   let data: Buffer | undefined;
   if (flags.data !== undefined) data = Buffer.from(flags.data);
   if (flags['data-file'] !== undefined) {
     try {
       data = readFileSync(flags['data-file']);
     } catch (error) {
-      throw new BadInputError(`--data-file ${flags['data-file']}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+      throw new BadInputError(
+        `--data-file ${flags['data-file']}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      );
     }
   }
   return {

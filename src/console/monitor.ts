@@ -185,10 +185,7 @@ export class ConsoleMonitor {
     const ms = this.options.stallTimeoutMs;
     if (!ms || this.failed) return;
     if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = setTimeout(
-      () => this.fail(new StallError(`console silent for ${formatSeconds(ms)} (--stall-timeout)`)),
-      ms,
-    );
+    this.stallTimer = setTimeout(() => this.fail(new StallError(`console silent for ${formatSeconds(ms)} (--stall-timeout)`)), ms);
   }
 
   private fail(error: LkrunError): void {

@@ -16,7 +16,10 @@ export interface ExecResult {
 
 export class ExecError extends LkrunError {
   override readonly kind = 'expectationFailed';
-  constructor(readonly command: string, readonly result: ExecResult) {
+  constructor(
+    readonly command: string,
+    readonly result: ExecResult,
+  ) {
     super(`exec ${JSON.stringify(command)} exited ${result.exitCode}${result.output.trim() ? `: ${lastLine(result.output)}` : ''}`);
   }
 }
@@ -58,10 +61,13 @@ export class ControlShell {
       while (Date.now() < deadline) {
         // Split so the echoed command (if the tty echoes) never contains the marker itself.
         this.channel.write(`echo __LKRUN_READY_''${token}__\n`);
-        const found = await this.waitForText(marker, Math.min(1000, Math.max(1, deadline - Date.now())), signal).then(() => true, (e) => {
-          if (e instanceof TimeoutError) return false;
-          throw e;
-        });
+        const found = await this.waitForText(marker, Math.min(1000, Math.max(1, deadline - Date.now())), signal).then(
+          () => true,
+          (e) => {
+            if (e instanceof TimeoutError) return false;
+            throw e;
+          },
+        );
         if (found) return;
       }
       throw new NoControlShellError(`no control shell answered on the second console (hvc0) within ${timeoutMs / 1000}s`, {
@@ -94,7 +100,12 @@ export class ControlShell {
       `rc=$?; echo; echo __LKRUN_B_''${id}__; base64 ${f}.out; echo __LKRUN_E_''${id}__ $rc; rm -f ${f}.sh ${f}.out`,
     ].join('; ');
     this.channel.write(line + '\n');
-    const text = await this.waitForPattern(new RegExp(`${begin}\\r?\\n([A-Za-z0-9+/=\\r\\n]*?)${end} (\\d+)`), timeoutMs, signal, `exec ${JSON.stringify(command)}`);
+    const text = await this.waitForPattern(
+      new RegExp(`${begin}\\r?\\n([A-Za-z0-9+/=\\r\\n]*?)${end} (\\d+)`),
+      timeoutMs,
+      signal,
+      `exec ${JSON.stringify(command)}`,
+    );
     const output = Buffer.from(text[1]!.replace(/\s+/g, ''), 'base64').toString('utf8');
     return { exitCode: Number(text[2]), output, durationMs: Date.now() - started };
   }

@@ -13,7 +13,7 @@ export interface MatrixJob extends JobPlan {
 export function parseTarget(text: string): Target {
   const m = /^([a-z0-9-]+)(?:\/(x86_64|aarch64|amd64|arm64))?$/.exec(text.trim());
   if (!m) throw new BadInputError(`--target ${JSON.stringify(text)}: expected PLATFORM[/ARCH], e.g. qemu/aarch64`);
-  const arch = ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, Arch>)[m[2] ?? ''] ?? ((m[2] as Arch | undefined) ?? 'x86_64');
+  const arch = ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, Arch>)[m[2] ?? ''] ?? (m[2] as Arch | undefined) ?? 'x86_64';
   return { platform: m[1]!, arch };
 }
 
@@ -26,7 +26,8 @@ export function parseShard(text: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = Number(m?.[1]);
   const total = Number(m?.[2]);
-  if (!m || total < 1 || index < 1 || index > total) throw new BadInputError(`--shard ${JSON.stringify(text)}: expected I/N with 1 <= I <= N, e.g. 1/2`);
+  if (!m || total < 1 || index < 1 || index > total)
+    throw new BadInputError(`--shard ${JSON.stringify(text)}: expected I/N with 1 <= I <= N, e.g. 1/2`);
   return { index, total };
 }
 
@@ -38,7 +39,16 @@ export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep
       const id = `${suite.name} ${target.platform}/${target.arch}`;
       if (ids.has(id)) continue;
       ids.add(id);
-      jobs.push({ id, suite: suite.name, suiteFile: suite.file, platform: target.platform, arch: target.arch, image: imageFor(suite, target.arch), suiteDef: suite, target });
+      jobs.push({
+        id,
+        suite: suite.name,
+        suiteFile: suite.file,
+        platform: target.platform,
+        arch: target.arch,
+        image: imageFor(suite, target.arch),
+        suiteDef: suite,
+        target,
+      });
     }
   }
   if (options.grep) jobs = jobs.filter((j) => options.grep!.test(j.id));

@@ -73,14 +73,31 @@ async function runJob(job: MatrixJob, options: RunnerOptions, outDir: string, em
     const attempt = await runAttempt(job, number, options, outDir, emit, base.info);
     base.attempts.push(attempt);
     if (attempt.status === 'passed') {
-      return { ...base, status: number > 1 ? 'flaky' : 'passed', reason: number > 1 ? `passed on attempt ${number} after: ${base.attempts[0]!.reason}` : undefined, durationMs: Date.now() - started };
+      return {
+        ...base,
+        status: number > 1 ? 'flaky' : 'passed',
+        reason: number > 1 ? `passed on attempt ${number} after: ${base.attempts[0]!.reason}` : undefined,
+        durationMs: Date.now() - started,
+      };
     }
   }
   const last = base.attempts.at(-1);
-  return { ...base, status: last?.status === 'error' ? 'error' : 'failed', reason: last?.reason ?? 'interrupted before it started', durationMs: Date.now() - started };
+  return {
+    ...base,
+    status: last?.status === 'error' ? 'error' : 'failed',
+    reason: last?.reason ?? 'interrupted before it started',
+    durationMs: Date.now() - started,
+  };
 }
 
-async function runAttempt(job: MatrixJob, number: number, options: RunnerOptions, outDir: string, emit: Emit, info: Record<string, unknown>): Promise<Attempt> {
+async function runAttempt(
+  job: MatrixJob,
+  number: number,
+  options: RunnerOptions,
+  outDir: string,
+  emit: Emit,
+  info: Record<string, unknown>,
+): Promise<Attempt> {
   const suite = job.suiteDef;
   const slug = `${job.suite}-${job.platform}-${job.arch}`.replace(/[^A-Za-z0-9_.-]+/g, '_') + (number > 1 ? `-attempt${number}` : '');
   const consoleLog = join('logs', `${slug}.log`);
@@ -88,7 +105,15 @@ async function runAttempt(job: MatrixJob, number: number, options: RunnerOptions
   const t0 = Date.now();
   const steps: StepResult[] = [];
   const finish = (status: Attempt['status'], reason?: string, errorKind?: ExitCodeName, tail: string[] = []): Attempt => ({
-    number, status, reason: reason && redact(reason), errorKind, startedAt: startedAt.toISOString(), durationMs: Date.now() - t0, steps, consoleLog, consoleTail: tail.map(redact),
+    number,
+    status,
+    reason: reason && redact(reason),
+    errorKind,
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - t0,
+    steps,
+    consoleLog,
+    consoleTail: tail.map(redact),
   });
   const record = (step: StepResult) => {
     steps.push(step);
@@ -127,7 +152,14 @@ async function runAttempt(job: MatrixJob, number: number, options: RunnerOptions
       skipRest(suite.steps, steps, Date.now() - t0);
       return finish('error', `boot: ${message}`, kindOf(error));
     }
-    record({ name: 'boot', kind: 'boot', status: 'passed', startMs: bootStart, durationMs: Date.now() - t0 - bootStart, detail: [info.format, info.arch, info.accel].filter(Boolean).join(', ') });
+    record({
+      name: 'boot',
+      kind: 'boot',
+      status: 'passed',
+      startMs: bootStart,
+      durationMs: Date.now() - t0 - bootStart,
+      detail: [info.format, info.arch, info.accel].filter(Boolean).join(', '),
+    });
 
     for (const [i, step] of suite.steps.entries()) {
       const stepStart = Date.now() - t0;
@@ -136,7 +168,14 @@ async function runAttempt(job: MatrixJob, number: number, options: RunnerOptions
         record({ name: step.name, kind: step.kind, status: 'passed', startMs: stepStart, durationMs: Date.now() - t0 - stepStart, detail });
       } catch (error) {
         const message = errorMessage(error);
-        record({ name: step.name, kind: step.kind, status: 'failed', startMs: stepStart, durationMs: Date.now() - t0 - stepStart, error: message });
+        record({
+          name: step.name,
+          kind: step.kind,
+          status: 'failed',
+          startMs: stepStart,
+          durationMs: Date.now() - t0 - stepStart,
+          error: message,
+        });
         skipRest(suite.steps.slice(i + 1), steps, Date.now() - t0);
         return finish('failed', `${step.name}: ${message}`, kindOf(error), machine.console.tail(50));
       }

@@ -33,7 +33,9 @@ export async function runStep(machine: LaunchedMachine, step: Step, signal: Abor
         throw new ExpectationFailedError(`exited ${result.exitCode}, expected ${step.exitCode}${last ? `: ${last}` : ''}`);
       }
       if (step.expectOutput && !step.expectOutput.test(result.output)) {
-        throw new ExpectationFailedError(`output does not match /${step.expectOutput.source}/: ${JSON.stringify(result.output.slice(0, 200))}`);
+        throw new ExpectationFailedError(
+          `output does not match /${step.expectOutput.source}/: ${JSON.stringify(result.output.slice(0, 200))}`,
+        );
       }
       return `exit ${result.exitCode}${last ? `: ${last.slice(0, 120)}` : ''}`;
     }
@@ -52,7 +54,11 @@ export async function runStep(machine: LaunchedMachine, step: Step, signal: Abor
     }
     case 'http': {
       const target = step.url ?? step.port!;
-      const { status, bodyBytes } = await machine.probe.http(target, { status: step.status, body: step.body, path: step.path }, { timeoutMs });
+      const { status, bodyBytes } = await machine.probe.http(
+        target,
+        { status: step.status, body: step.body, path: step.path },
+        { timeoutMs },
+      );
       return `status ${status}, ${bodyBytes} bytes`;
     }
     case 'send':
@@ -69,12 +75,25 @@ export async function runStep(machine: LaunchedMachine, step: Step, signal: Abor
 }
 
 /** Published ports reach host commands as LKRUN_PORT_<guest>_<PROTO>=<host port>. */
-async function runHostCommand(machine: LaunchedMachine, command: string, timeoutMs: number, signal: AbortSignal): Promise<string | undefined> {
+async function runHostCommand(
+  machine: LaunchedMachine,
+  command: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<string | undefined> {
   const env: Record<string, string> = { LKRUN_HOST: '127.0.0.1' };
   for (const ep of machine.endpoints) env[`LKRUN_PORT_${ep.guestPort}_${ep.protocol.toUpperCase()}`] = String(ep.hostPort);
-  const result = await execa('sh', ['-c', command], { env, all: true, reject: false, timeout: timeoutMs, cancelSignal: signal, stdin: 'ignore' });
+  const result = await execa('sh', ['-c', command], {
+    env,
+    all: true,
+    reject: false,
+    timeout: timeoutMs,
+    cancelSignal: signal,
+    stdin: 'ignore',
+  });
   const last = (result.all ?? '').trim().split('\n').pop() ?? '';
   if (result.timedOut) throw new TimeoutError(`host command did not finish within ${timeoutMs / 1000}s`);
-  if (result.exitCode !== 0) throw new ExpectationFailedError(`host command exited ${result.exitCode ?? result.signal}${last ? `: ${last}` : ''}`);
+  if (result.exitCode !== 0)
+    throw new ExpectationFailedError(`host command exited ${result.exitCode ?? result.signal}${last ? `: ${last}` : ''}`);
   return last.slice(0, 120) || undefined;
 }

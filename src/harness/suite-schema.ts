@@ -23,7 +23,13 @@ export const STEP_SCHEMAS = {
     properties: { ...common, ntp: port, synced: { type: 'boolean' } },
   },
   http: {
-    properties: { ...common, http: { type: ['integer', 'string'] }, path: { type: 'string', pattern: '^/' }, status: { type: 'integer', minimum: 100, maximum: 599 }, body: regex },
+    properties: {
+      ...common,
+      http: { type: ['integer', 'string'] },
+      path: { type: 'string', pattern: '^/' },
+      status: { type: 'integer', minimum: 100, maximum: 599 },
+      body: regex,
+    },
   },
   send: {
     properties: { ...common, send: { type: 'string' } },
@@ -32,7 +38,10 @@ export const STEP_SCHEMAS = {
     properties: { ...common, host: { type: 'string', minLength: 1 } },
   },
   poweroff: {
-    properties: { ...common, poweroff: { type: ['boolean', 'null', 'object'], properties: { grace: duration }, additionalProperties: false } },
+    properties: {
+      ...common,
+      poweroff: { type: ['boolean', 'null', 'object'], properties: { grace: duration }, additionalProperties: false },
+    },
   },
 } as const;
 
@@ -49,7 +58,12 @@ export const SUITE_SCHEMA = {
     image: {
       oneOf: [
         { type: 'string', minLength: 1 },
-        { type: 'object', minProperties: 1, additionalProperties: false, properties: { x86_64: { type: 'string' }, aarch64: { type: 'string' } } },
+        {
+          type: 'object',
+          minProperties: 1,
+          additionalProperties: false,
+          properties: { x86_64: { type: 'string' }, aarch64: { type: 'string' } },
+        },
       ],
     },
     targets: {

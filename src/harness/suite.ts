@@ -71,7 +71,9 @@ export function loadSuite(file: string): Suite {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new SuiteError(`${file}: cannot read suite (${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message})`);
+    throw new SuiteError(
+      `${file}: cannot read suite (${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message})`,
+    );
   }
   return parseSuite(text, file);
 }
@@ -88,7 +90,8 @@ export function parseSuite(text: string, file: string): Suite {
     throw new SuiteError(`${at(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`);
   }
   const data = doc.toJS() as Record<string, unknown> | null;
-  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new SuiteError(`${file}:1:1: a suite is a mapping with at least image and steps`);
+  if (!data || typeof data !== 'object' || Array.isArray(data))
+    throw new SuiteError(`${file}:1:1: a suite is a mapping with at least image and steps`);
 
   const problems: string[] = [];
   if (!validateSuite(data)) problems.push(...describe(validateSuite.errors ?? [], [], doc, at));
@@ -98,7 +101,8 @@ export function parseSuite(text: string, file: string): Suite {
     const kinds = Object.keys(step).filter((k) => (STEP_KINDS as string[]).includes(k));
     const path = ['steps', index];
     if (kinds.length !== 1) {
-      const what = kinds.length === 0 ? `no step kind (one of ${STEP_KINDS.join(', ')})` : `several step kinds (${kinds.join(', ')}); one per step`;
+      const what =
+        kinds.length === 0 ? `no step kind (one of ${STEP_KINDS.join(', ')})` : `several step kinds (${kinds.join(', ')}); one per step`;
       problems.push(`${at(nodeOffset(doc, path))}: steps[${index}]: ${what}`);
       return;
     }
@@ -106,7 +110,10 @@ export function parseSuite(text: string, file: string): Suite {
     if (!validate(step)) problems.push(...describe(validate.errors ?? [], path, doc, at));
   });
   problems.sort((a, b) => position(a) - position(b));
-  if (problems.length) throw new SuiteError(problems[0]!, { hint: problems.length > 1 ? `${problems.length - 1} more: ${problems.slice(1).join('; ')}` : undefined });
+  if (problems.length)
+    throw new SuiteError(problems[0]!, {
+      hint: problems.length > 1 ? `${problems.length - 1} more: ${problems.slice(1).join('; ')}` : undefined,
+    });
   return toSuite(data, file, doc, at);
 }
 
@@ -123,17 +130,33 @@ function describe(errors: ErrorObject[], prefix: (string | number)[], doc: Docum
   for (const e of errors) {
     if (e.keyword === 'oneOf' && errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath))) continue;
     // In a oneOf, "must be string" from the branch the value is not is noise beside the real complaint.
-    if (e.keyword === 'type' && errors.some((o) => o.keyword !== 'type' && o.keyword !== 'oneOf' && o.instancePath.startsWith(e.instancePath))) continue;
-    const path = [...prefix, ...e.instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p))];
-    const keyPath = e.keyword === 'additionalProperties' ? [...path, (e.params as { additionalProperty: string }).additionalProperty] : path;
+    if (
+      e.keyword === 'type' &&
+      errors.some((o) => o.keyword !== 'type' && o.keyword !== 'oneOf' && o.instancePath.startsWith(e.instancePath))
+    )
+      continue;
+    const path = [
+      ...prefix,
+      ...e.instancePath
+        .split('/')
+        .filter(Boolean)
+        .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+    ];
+    const keyPath =
+      e.keyword === 'additionalProperties' ? [...path, (e.params as { additionalProperty: string }).additionalProperty] : path;
     const where = label(keyPath) || 'suite';
     const message =
-      e.keyword === 'additionalProperties' ? `unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`
-      : e.keyword === 'required' ? `missing "${(e.params as { missingProperty: string }).missingProperty}"`
-      : e.keyword === 'format' && e.params.format === 'regex' ? 'not a valid regular expression'
-      : e.keyword === 'pattern' ? `${e.message} (got ${JSON.stringify(valueAt(doc, path))})`
-      : e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
-      : e.message ?? e.keyword;
+      e.keyword === 'additionalProperties'
+        ? `unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`
+        : e.keyword === 'required'
+          ? `missing "${(e.params as { missingProperty: string }).missingProperty}"`
+          : e.keyword === 'format' && e.params.format === 'regex'
+            ? 'not a valid regular expression'
+            : e.keyword === 'pattern'
+              ? `${e.message} (got ${JSON.stringify(valueAt(doc, path))})`
+              : e.keyword === 'enum'
+                ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
+                : (e.message ?? e.keyword);
     const line = `${at(nodeOffset(doc, keyPath, e.keyword === 'additionalProperties'))}: ${where}: ${message}`;
     if (!seen.has(`${where}`)) out.push(line);
     seen.add(where);
@@ -173,7 +196,10 @@ function nodeOffset(doc: Document, path: (string | number)[], wantKey = false): 
 function toSuite(data: Record<string, unknown>, file: string, doc: Document, at: (o?: number) => string): Suite {
   const dir = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  const image: Suite['image'] = typeof data.image === 'string' ? { any: abs(data.image) } : Object.fromEntries(Object.entries(data.image as Record<string, string>).map(([a, p]) => [a, abs(p)]));
+  const image: Suite['image'] =
+    typeof data.image === 'string'
+      ? { any: abs(data.image) }
+      : Object.fromEntries(Object.entries(data.image as Record<string, string>).map(([a, p]) => [a, abs(p)]));
   const targets: Target[] = ((data.targets as unknown[] | undefined) ?? DEFAULT_TARGETS).map((t) => {
     if (typeof t !== 'string') return t as Target;
     const [platform, arch] = t.split('/');
@@ -195,7 +221,14 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
       case 'expect':
         return { kind, name, timeoutMs, pattern: new RegExp(raw.expect as string) };
       case 'exec':
-        return { kind, name, timeoutMs, command: raw.exec as string, expectOutput: raw['expect-output'] ? new RegExp(raw['expect-output'] as string, 'm') : undefined, exitCode: (raw['exit-code'] as number | undefined) ?? 0 };
+        return {
+          kind,
+          name,
+          timeoutMs,
+          command: raw.exec as string,
+          expectOutput: raw['expect-output'] ? new RegExp(raw['expect-output'] as string, 'm') : undefined,
+          exitCode: (raw['exit-code'] as number | undefined) ?? 0,
+        };
       case 'wait-until':
         return { kind, name, timeoutMs, command: raw['wait-until'] as string, intervalMs: dur(raw.interval, ['steps', i, 'interval']) };
       case 'tcp':
@@ -204,7 +237,15 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
         return { kind, name, timeoutMs, port: raw.ntp as number, synced: (raw.synced as boolean | undefined) ?? false };
       case 'http': {
         const target = raw.http;
-        return { kind, name, timeoutMs, ...(typeof target === 'number' ? { port: target } : { url: target as string }), path: raw.path as string | undefined, status: raw.status as number | undefined, body: raw.body ? new RegExp(raw.body as string) : undefined };
+        return {
+          kind,
+          name,
+          timeoutMs,
+          ...(typeof target === 'number' ? { port: target } : { url: target as string }),
+          path: raw.path as string | undefined,
+          status: raw.status as number | undefined,
+          body: raw.body ? new RegExp(raw.body as string) : undefined,
+        };
       }
       case 'send':
         return { kind, name, timeoutMs, text: raw.send as string };
@@ -212,7 +253,12 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
         return { kind, name, timeoutMs, command: raw.host as string };
       case 'poweroff': {
         const grace = raw.poweroff && typeof raw.poweroff === 'object' ? (raw.poweroff as { grace?: unknown }).grace : undefined;
-        return { kind, name: (raw.name as string | undefined) ?? 'poweroff', timeoutMs, graceMs: dur(grace, ['steps', i, 'poweroff', 'grace']) };
+        return {
+          kind,
+          name: (raw.name as string | undefined) ?? 'poweroff',
+          timeoutMs,
+          graceMs: dur(grace, ['steps', i, 'poweroff', 'grace']),
+        };
       }
     }
   });

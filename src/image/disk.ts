@@ -68,10 +68,7 @@ export async function inspectDisk(src: ByteSource, given: string): Promise<DiskI
   const entries = (mbrEntries(sector0) ?? []).filter((e) => e.type !== 0 && e.count !== 0);
 
   const truncated = (what: string, endByte: number) =>
-    imageError(
-      given,
-      `truncated disk image: ${what} ends at byte ${endByte} but the ${src.sizeOf} is ${src.size} bytes`,
-    );
+    imageError(given, `truncated disk image: ${what} ends at byte ${endByte} but the ${src.sizeOf} is ${src.size} bytes`);
 
   if (entries.some((e) => e.type === 0xee)) {
     for (const sectorSize of [512, 4096]) {

@@ -12,10 +12,7 @@ import type { ByteSource } from './source.js';
 const BLOCK = 512;
 const WINDOW = 1024 * 1024;
 
-export type GzipContent =
-  | { kind: 'gcp'; uefi?: boolean; arch?: ArchEvidence }
-  | { kind: 'tar'; firstMember: string }
-  | { kind: 'other' };
+export type GzipContent = { kind: 'gcp'; uefi?: boolean; arch?: ArchEvidence } | { kind: 'tar'; firstMember: string } | { kind: 'other' };
 
 export interface TarHeader {
   name: string;

@@ -52,10 +52,7 @@ export async function inspectIso(src: ByteSource, given: string): Promise<IsoInf
     throw imageError(given, 'ISO 9660 image without a primary volume descriptor, expected one after sector 16');
   }
   if (volumeBytes > src.size) {
-    throw imageError(
-      given,
-      `truncated ISO 9660 image: the volume is ${volumeBytes} bytes but the file is ${src.size} bytes`,
-    );
+    throw imageError(given, `truncated ISO 9660 image: the volume is ${volumeBytes} bytes but the file is ${src.size} bytes`);
   }
   if (catalogLba === undefined) throw imageError(given, 'ISO 9660 image is not bootable (no El Torito boot record)');
 

@@ -198,13 +198,7 @@ async function resolveMissing(given: string, opts: ResolveOptions): Promise<Imag
 }
 
 /** Kernel boot from NAME-kernel + NAME-initrd.img or NAME-squashfs.img (+ NAME-cmdline). */
-async function resolvePrefix(
-  given: string,
-  prefix: string,
-  kernelPath: string,
-  opts: ResolveOptions,
-  known?: KernelInfo,
-): Promise<Image> {
+async function resolvePrefix(given: string, prefix: string, kernelPath: string, opts: ResolveOptions, known?: KernelInfo): Promise<Image> {
   const initrd = companion(prefix, 'initrd');
   const squashfs = companion(prefix, 'squashfs');
   const cmdlinePath = companion(prefix, 'cmdline');

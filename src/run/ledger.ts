@@ -52,7 +52,10 @@ export class Ledger {
   private resources: Resource[] = [];
   private written = false;
 
-  constructor(readonly runId: string, dir?: string) {
+  constructor(
+    readonly runId: string,
+    dir?: string,
+  ) {
     this.dir = dir ?? defaultLedgerDir();
   }
 

@@ -70,7 +70,13 @@ export async function runSession<O extends BootOptions>(
     const m = started.machine;
     const ended = started.ended;
     if (options.terminal) {
-      const attachment = attachTerminal(options.terminal, options.echo ?? process.stdout, m.console, (d) => m.writeConsole?.(d), () => quitNow());
+      const attachment = attachTerminal(
+        options.terminal,
+        options.echo ?? process.stdout,
+        m.console,
+        (d) => m.writeConsole?.(d),
+        () => quitNow(),
+      );
       run.defer('detach terminal', () => attachment.detach());
     } else if (options.echo) {
       const echo = options.echo;
@@ -80,11 +86,7 @@ export async function runSession<O extends BootOptions>(
     const failures = Promise.race([monitor.failure, interrupted, timedOut, quit]);
 
     const matched = matchInOrder(monitor, options.expect, expectations, run.signal);
-    const phase1 = await Promise.race([
-      matched.then(() => 'matched' as const),
-      ended.then((exit) => ({ exit })),
-      failures,
-    ]);
+    const phase1 = await Promise.race([matched.then(() => 'matched' as const), ended.then((exit) => ({ exit })), failures]);
     if (phase1 !== 'matched') {
       const pending = expectations.find((e) => !e.matched);
       if (pending) {
@@ -92,7 +94,9 @@ export async function runSession<O extends BootOptions>(
           status: 'failed',
           ending: 'poweroff',
           exit: phase1.exit,
-          error: new ExpectationFailedError(`guest ${phase1.exit.reason === 'poweroff' ? 'powered off' : 'stopped'} before the console showed /${pending.pattern}/`),
+          error: new ExpectationFailedError(
+            `guest ${phase1.exit.reason === 'poweroff' ? 'powered off' : 'stopped'} before the console showed /${pending.pattern}/`,
+          ),
         });
       }
       return result({ status: 'passed', ending: 'poweroff', exit: phase1.exit });
@@ -126,7 +130,9 @@ async function matchInOrder(monitor: ConsoleMonitor, patterns: RegExp[], results
 function pendingDescription(expectations: ExpectationResult[], options: SessionOptions): string {
   const pending = expectations.find((e) => !e.matched);
   const limit = formatSeconds(options.timeoutMs ?? 0);
-  return pending ? `timed out after ${limit} waiting for /${pending.pattern}/ (--timeout)` : `guest still running after ${limit} (--timeout)`;
+  return pending
+    ? `timed out after ${limit} waiting for /${pending.pattern}/ (--timeout)`
+    : `guest still running after ${limit} (--timeout)`;
 }
 
 function abortPromise(signal: AbortSignal): Promise<never> {
@@ -147,4 +153,3 @@ function timeoutPromise(ms: number | undefined, message: () => string, stoppers:
   p.catch(() => {});
   return p;
 }
-

@@ -31,7 +31,8 @@ const DISK_FORMATS = ['raw', 'qcow2', 'vmdk', 'vhdx', 'vdi', 'qed'];
 /** `--disk [file=]path[,size=1G][,format=qcow2]`, as `linuxkit run` parses it. */
 export function parseDisk(spec: string): DiskSpec {
   const disk: DiskSpec = {};
-  const bad = (why: string) => new BadInputError(`--disk ${JSON.stringify(spec)}: ${why}; expected [file=]PATH[,size=SIZE][,format=FORMAT]`);
+  const bad = (why: string) =>
+    new BadInputError(`--disk ${JSON.stringify(spec)}: ${why}; expected [file=]PATH[,size=SIZE][,format=FORMAT]`);
   if (spec.trim() === '') throw bad('empty');
   for (const [index, part] of spec.split(',').entries()) {
     const eq = part.indexOf('=');
@@ -56,16 +57,13 @@ export function parseDisk(spec: string): DiskSpec {
   return disk;
 }
 
-export type Networking =
-  | { mode: 'user' }
-  | { mode: 'none' }
-  | { mode: 'tap'; ifname: string }
-  | { mode: 'bridge'; bridge: string };
+export type Networking = { mode: 'user' } | { mode: 'none' } | { mode: 'tap'; ifname: string } | { mode: 'bridge'; bridge: string };
 
 /** `--networking user|tap,IF|bridge,BR|none` (`default` is user, as in linuxkit). */
 export function parseNetworking(spec: string): Networking {
   const [mode, arg, ...rest] = spec.split(',');
-  const bad = (why: string) => new BadInputError(`--networking ${JSON.stringify(spec)}: ${why}; expected user, none, tap,IFNAME or bridge,BRIDGE`);
+  const bad = (why: string) =>
+    new BadInputError(`--networking ${JSON.stringify(spec)}: ${why}; expected user, none, tap,IFNAME or bridge,BRIDGE`);
   if (rest.length) throw bad('too many parts');
   switch (mode) {
     case 'user':

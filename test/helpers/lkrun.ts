@@ -25,7 +25,10 @@ export function built(path: string): boolean {
 
 export const NOT_BUILT = 'test images not built: run `npm run images`';
 
-export function lkrun(args: string[], options: { timeout?: number; env?: Record<string, string> } = {}): ResultPromise<{ reject: false; all: true }> {
+export function lkrun(
+  args: string[],
+  options: { timeout?: number; env?: Record<string, string> } = {},
+): ResultPromise<{ reject: false; all: true }> {
   return execa('node', [LKRUN, ...args], {
     reject: false,
     all: true,

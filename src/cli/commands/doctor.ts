@@ -31,7 +31,11 @@ export default class Doctor extends LkrunCommand {
       const version = (await execa(binary, ['--version'], { reject: false })).stdout.split('\n')[0] ?? '';
       checks.push({ what: `qemu ${arch}`, ok: true, detail: `${binary} (${version})` });
       const fw = findFirmware(arch);
-      checks.push({ what: `uefi ${arch}`, ok: !!fw, detail: fw ? `${fw.code} (${fw.source})` : 'no UEFI firmware: ISO/disk EFI images will not boot' });
+      checks.push({
+        what: `uefi ${arch}`,
+        ok: !!fw,
+        detail: fw ? `${fw.code} (${fw.source})` : 'no UEFI firmware: ISO/disk EFI images will not boot',
+      });
       try {
         const accel = await chooseAccel('auto', { guestArch: arch, qemuBinary: binary });
         checks.push({ what: `accel ${arch}`, ok: true, detail: `${accel.accel}: ${accel.reason}` });
@@ -42,7 +46,11 @@ export default class Doctor extends LkrunCommand {
     const qemuImg = findInPath('qemu-img');
     checks.push({ what: 'qemu-img', ok: !!qemuImg, detail: qemuImg ?? 'not found: --disk cannot create disks' });
     const wrapped = launchCommand('qemu', []).length > 1;
-    checks.push({ what: 'teardown', ok: true, detail: wrapped ? 'QEMU dies with lkrun (setpriv --pdeathsig)' : 'no setpriv: a SIGKILLed lkrun leaves QEMU for `lkrun gc`' });
+    checks.push({
+      what: 'teardown',
+      ok: true,
+      detail: wrapped ? 'QEMU dies with lkrun (setpriv --pdeathsig)' : 'no setpriv: a SIGKILLed lkrun leaves QEMU for `lkrun gc`',
+    });
     if (flags.json) this.log(JSON.stringify(checks, null, 2));
     else for (const c of checks) this.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(14)} ${c.detail}`);
     await exit.with(checks.some((c) => !c.ok && c.what.startsWith('qemu')) ? 7 : 0);

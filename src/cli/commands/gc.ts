@@ -5,7 +5,8 @@ import { exit } from '../exit.js';
 
 export default class Gc extends LkrunCommand {
   static override summary = 'Reap what killed lkrun runs left behind (QEMU processes, state directories, cloud resources)';
-  static override description = 'Every run records what it creates in a ledger before creating it. A run that ends normally removes its ledger; one killed with SIGKILL cannot, and the next run or this command finishes its cleanup. Only runs whose lkrun process is gone are touched.';
+  static override description =
+    'Every run records what it creates in a ledger before creating it. A run that ends normally removes its ledger; one killed with SIGKILL cannot, and the next run or this command finishes its cleanup. Only runs whose lkrun process is gone are touched.';
   static override flags = {
     'dry-run': Flags.boolean({ description: 'list what would be reaped' }),
   };
@@ -15,7 +16,9 @@ export default class Gc extends LkrunCommand {
     const reaped = await collectGarbage(undefined, { dryRun: flags['dry-run'] });
     for (const r of reaped) {
       const what = 'process' in r.resource ? `process ${(r.resource as { process: { pid: number } }).process.pid}` : r.resource.id;
-      this.log(`${flags['dry-run'] ? 'would reap' : r.error ? 'failed to reap' : 'reaped'} ${what} of ${r.run}${r.error ? `: ${r.error}` : ''}`);
+      this.log(
+        `${flags['dry-run'] ? 'would reap' : r.error ? 'failed to reap' : 'reaped'} ${what} of ${r.run}${r.error ? `: ${r.error}` : ''}`,
+      );
     }
     if (reaped.length === 0) this.log('nothing to reap');
     await exit.with(reaped.some((r) => r.error) ? 6 : 0);

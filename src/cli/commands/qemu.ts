@@ -10,7 +10,8 @@ import { QemuPlatform, type QemuOptions } from '../../../platforms/qemu/index.js
 
 export default class Qemu extends LkrunCommand {
   static override summary = 'Boot a LinuxKit image under QEMU (x86_64 or aarch64) and check what its console says';
-  static override description = `IMAGE is a file (.iso, -efi.iso, raw -bios.img/-efi.img, .qcow2, .vmdk, .img.tar.gz) detected by its contents, or a prefix NAME of NAME-kernel + NAME-initrd.img (+ NAME-cmdline) or NAME-kernel + NAME-squashfs.img, as linuxkit build names them.
+  static override description =
+    `IMAGE is a file (.iso, -efi.iso, raw -bios.img/-efi.img, .qcow2, .vmdk, .img.tar.gz) detected by its contents, or a prefix NAME of NAME-kernel + NAME-initrd.img (+ NAME-cmdline) or NAME-kernel + NAME-squashfs.img, as linuxkit build names them.
 
 The console is attached to this terminal when there is one (Ctrl-A x quits), streamed otherwise. The run ends when the guest powers off (QEMU runs with -no-reboot), when --until-expect is met, or on --timeout; QEMU never outlives lkrun.
 
@@ -36,12 +37,26 @@ EXIT CODES
 
   static override flags = {
     ...bootFlags,
-    accel: Flags.string({ description: 'auto (KVM/HVF when they really work, else TCG), kvm, hvf or tcg; env LKRUN_ACCEL', helpGroup: 'QEMU' }),
+    accel: Flags.string({
+      description: 'auto (KVM/HVF when they really work, else TCG), kvm, hvf or tcg; env LKRUN_ACCEL',
+      helpGroup: 'QEMU',
+    }),
     uefi: Flags.boolean({ description: 'boot with UEFI firmware even if the image does not say so', helpGroup: 'QEMU' }),
     iso: Flags.boolean({ description: 'treat IMAGE as an ISO', exclusive: ['kernel', 'squashfs'], helpGroup: 'QEMU' }),
-    kernel: Flags.boolean({ description: 'treat IMAGE as a NAME-kernel + NAME-initrd.img prefix', exclusive: ['iso', 'squashfs'], helpGroup: 'QEMU' }),
-    squashfs: Flags.boolean({ description: 'treat IMAGE as a NAME-kernel + NAME-squashfs.img prefix', exclusive: ['iso', 'kernel'], helpGroup: 'QEMU' }),
-    fw: Flags.string({ description: 'UEFI firmware file (default: found through QEMU firmware descriptors, OVMF/AAVMF)', helpGroup: 'QEMU' }),
+    kernel: Flags.boolean({
+      description: 'treat IMAGE as a NAME-kernel + NAME-initrd.img prefix',
+      exclusive: ['iso', 'squashfs'],
+      helpGroup: 'QEMU',
+    }),
+    squashfs: Flags.boolean({
+      description: 'treat IMAGE as a NAME-kernel + NAME-squashfs.img prefix',
+      exclusive: ['iso', 'kernel'],
+      helpGroup: 'QEMU',
+    }),
+    fw: Flags.string({
+      description: 'UEFI firmware file (default: found through QEMU firmware descriptors, OVMF/AAVMF)',
+      helpGroup: 'QEMU',
+    }),
     networking: Flags.string({ description: 'user, tap,IFNAME, bridge,BRIDGE or none', default: 'user', helpGroup: 'QEMU' }),
     qemu: Flags.string({ description: 'path to qemu-system-ARCH (default: found in PATH)', helpGroup: 'QEMU' }),
     gui: Flags.boolean({ description: 'open a QEMU window (the serial console is still captured)', helpGroup: 'QEMU' }),
@@ -56,35 +71,39 @@ EXIT CODES
     let code: number;
     try {
       code = await drive({
-      platform,
-      label: args.image.split('/').pop() ?? 'qemu',
-      stateDir: flags.state,
-      keepState: flags['keep-state'],
-      dryRun: flags['dry-run'],
-      json: flags.json,
-      quiet: flags.quiet,
+        platform,
+        label: args.image.split('/').pop() ?? 'qemu',
+        stateDir: flags.state,
+        keepState: flags['keep-state'],
+        dryRun: flags['dry-run'],
+        json: flags.json,
+        quiet: flags.quiet,
         session: sessionOptionsFrom(flags),
-      prepare: async () => {
-        const requestedArch = parseArch(flags.arch);
-        const accel = requestedAccel(flags.accel);
-        const networking = parseNetworking(flags.networking);
-        const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
-        const image = await resolveImage(args.image, { arch: requestedArch, force, uefi: flags.uefi });
-        const arch = requestedArch ?? image.arch ?? hostArch() ?? 'x86_64';
-        const options: QemuOptions = {
-          ...bootOptionsFrom(flags, arch),
-          accel,
-          qemu: flags.qemu,
-          fw: flags.fw,
-          uefi: flags.uefi,
-          networking,
-          gui: flags.gui,
-          usb: flags.usb,
-          devices: flags.device,
-          log: (line) => process.stderr.write(line + '\n'),
-        };
-        return { image, options, describe: () => ({ arch, accel: platform.lastPrepared?.accel.accel, accelReason: platform.lastPrepared?.accel.reason }) };
-      },
+        prepare: async () => {
+          const requestedArch = parseArch(flags.arch);
+          const accel = requestedAccel(flags.accel);
+          const networking = parseNetworking(flags.networking);
+          const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
+          const image = await resolveImage(args.image, { arch: requestedArch, force, uefi: flags.uefi });
+          const arch = requestedArch ?? image.arch ?? hostArch() ?? 'x86_64';
+          const options: QemuOptions = {
+            ...bootOptionsFrom(flags, arch),
+            accel,
+            qemu: flags.qemu,
+            fw: flags.fw,
+            uefi: flags.uefi,
+            networking,
+            gui: flags.gui,
+            usb: flags.usb,
+            devices: flags.device,
+            log: (line) => process.stderr.write(line + '\n'),
+          };
+          return {
+            image,
+            options,
+            describe: () => ({ arch, accel: platform.lastPrepared?.accel.accel, accelReason: platform.lastPrepared?.accel.reason }),
+          };
+        },
       });
     } catch (error) {
       code = exit.fromError(error);

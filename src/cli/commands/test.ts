@@ -16,7 +16,8 @@ import { requestedAccel } from '../../../platforms/qemu/accel.js';
 
 export default class Test extends LkrunCommand {
   static override summary = 'Run suites of checks on images across a matrix of targets, with CI reports';
-  static override description = `Each SUITE is a YAML file naming an image, the targets to run it on and ordered steps (console expectations, commands in the guest, probes through published ports). The matrix is suites × targets; jobs run in parallel, each on its own machine, always torn down. Without SUITE, every suites/*.yml is run.
+  static override description =
+    `Each SUITE is a YAML file naming an image, the targets to run it on and ordered steps (console expectations, commands in the guest, probes through published ports). The matrix is suites × targets; jobs run in parallel, each on its own machine, always torn down. Without SUITE, every suites/*.yml is run.
 
 EXIT CODES
   0    every job passed (flaky jobs passed on a retry)
@@ -36,7 +37,11 @@ EXIT CODES
   static override args = { suite: Args.string({ description: 'suite files (default: suites/*.yml)' }) };
 
   static override flags = {
-    target: Flags.string({ char: 't', description: 'run on PLATFORM[/ARCH] instead of the suites\' own targets (repeatable)', multiple: true }),
+    target: Flags.string({
+      char: 't',
+      description: "run on PLATFORM[/ARCH] instead of the suites' own targets (repeatable)",
+      multiple: true,
+    }),
     jobs: Flags.string({ char: 'j', description: 'jobs run at once (default: CPU count)' }),
     shard: Flags.string({ description: 'run shard I of N of the matrix, e.g. 1/2' }),
     grep: Flags.string({ char: 'g', description: 'run only jobs whose "suite platform/arch" name matches this regex' }),
@@ -79,7 +84,15 @@ EXIT CODES
       );
       const accel = flags.accel === undefined ? undefined : requestedAccel(flags.accel);
       await collectGarbage().catch(() => []);
-      const summary = await runMatrix(matrix, { jobs, retries, outDir: flags.out, reporters, shard: flags.shard, signal: abort.signal, launchDefaults: { accel } });
+      const summary = await runMatrix(matrix, {
+        jobs,
+        retries,
+        outDir: flags.out,
+        reporters,
+        shard: flags.shard,
+        signal: abort.signal,
+        launchDefaults: { accel },
+      });
       code = abort.signal.aborted ? (abort.signal.reason as InterruptedError).exitCode : exitCodeFor(summary, flags['allow-skip']);
     } catch (error) {
       code = exit.fromError(error);
@@ -90,13 +103,17 @@ EXIT CODES
 
 function defaultSuites(): string[] {
   if (!existsSync('suites')) throw new BadInputError('no suite given, and no suites/ directory here');
-  const files = readdirSync('suites').filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join('suites', f));
+  const files = readdirSync('suites')
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => join('suites', f));
   if (!files.length) throw new BadInputError('no suite given, and suites/ holds no .yml files');
   return files;
 }
 
 function whole(text: string, flag: string, min: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min) throw new BadInputError(`${flag} ${JSON.stringify(text)}: expected a whole number of at least ${min}`);
+  if (!/^\d+$/.test(text) || Number(text) < min)
+    throw new BadInputError(`${flag} ${JSON.stringify(text)}: expected a whole number of at least ${min}`);
   return Number(text);
 }
 

@@ -7,7 +7,11 @@ export interface HttpExpectation {
   body?: RegExp;
 }
 
-export async function probeHttp(url: string, expect: HttpExpectation, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ status: number; bodyBytes: number }> {
+export async function probeHttp(
+  url: string,
+  expect: HttpExpectation,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<{ status: number; bodyBytes: number }> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const deadline = Date.now() + timeoutMs;
   let last = 'no attempt';

@@ -55,7 +55,11 @@ export function parseNtpReply(reply: Buffer, transmit: Buffer, roundTripMs = 0):
 }
 
 /** Sends requests (one per `intervalMs`, UDP may drop) until a valid reply or `timeoutMs`. */
-export function queryNtp(host: string, port: number, options: { timeoutMs?: number; intervalMs?: number; signal?: AbortSignal } = {}): Promise<NtpReply> {
+export function queryNtp(
+  host: string,
+  port: number,
+  options: { timeoutMs?: number; intervalMs?: number; signal?: AbortSignal } = {},
+): Promise<NtpReply> {
   const timeoutMs = options.timeoutMs ?? 5000;
   const intervalMs = options.intervalMs ?? 500;
   return new Promise((resolve, reject) => {
@@ -93,7 +97,12 @@ export function queryNtp(host: string, port: number, options: { timeoutMs?: numb
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const resend = setInterval(send, intervalMs);
     const deadline = setTimeout(
-      () => finish(new TimeoutError(`no valid NTP reply from ${host}:${port} within ${timeoutMs / 1000}s${lastError ? ` (last problem: ${lastError.message})` : ''}`)),
+      () =>
+        finish(
+          new TimeoutError(
+            `no valid NTP reply from ${host}:${port} within ${timeoutMs / 1000}s${lastError ? ` (last problem: ${lastError.message})` : ''}`,
+          ),
+        ),
       timeoutMs,
     );
     send();

@@ -3,7 +3,11 @@
 import { connect } from 'node:net';
 import { TimeoutError } from '../../run/errors.js';
 
-export async function probeTcp(host: string, port: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ connectMs: number }> {
+export async function probeTcp(
+  host: string,
+  port: number,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<{ connectMs: number }> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   let last = 'no attempt';
   while (Date.now() < deadline) {

@@ -26,7 +26,10 @@ export function firstFailedAttempt(job: JobResult): Attempt | undefined {
  * One line, `<failed step>: <why>`, for a failed or errored attempt; the
  * job's reason when no step failed (a machine that never started).
  */
-export function failureMessage(job: JobResult, attempt: Attempt | undefined = job.status === 'flaky' ? firstFailedAttempt(job) : finalAttempt(job)): string {
+export function failureMessage(
+  job: JobResult,
+  attempt: Attempt | undefined = job.status === 'flaky' ? firstFailedAttempt(job) : finalAttempt(job),
+): string {
   const step = failedStep(attempt);
   const why = oneLine(step?.error ?? attempt?.reason ?? job.reason ?? job.status);
   if (!step) return why;

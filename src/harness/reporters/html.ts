@@ -3,11 +3,24 @@
 // it failed; below it each job's steps, reason and console tail.
 import type { Attempt, JobResult, Reporter, RunSummary, StepResult } from '../results.js';
 import { countJobs } from '../results.js';
-import { duration, escapeHtml as h, failureMessage, finalAttempt, firstFailedAttempt, logHref, oneLine, tail, target, writeReport } from './common.js';
+import {
+  duration,
+  escapeHtml as h,
+  failureMessage,
+  finalAttempt,
+  firstFailedAttempt,
+  logHref,
+  oneLine,
+  tail,
+  target,
+  writeReport,
+} from './common.js';
 
 export const HTML_FILE = 'report.html';
 const TAIL_LINES = 60;
-const TICK_STEPS_MS = [100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000];
+const TICK_STEPS_MS = [
+  100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000,
+];
 
 const MARK: Record<JobResult['status'], string> = { passed: '✓', failed: '✗', error: '!', skipped: '–', flaky: '↻' };
 
@@ -32,7 +45,10 @@ function placeAttempts(job: JobResult): Placed[] {
 
 function spanMs(job: JobResult): number {
   const placed = placeAttempts(job);
-  return Math.max(0, ...placed.map((p) => p.offsetMs + Math.max(p.attempt.durationMs, ...p.attempt.steps.map((s) => s.startMs + s.durationMs))));
+  return Math.max(
+    0,
+    ...placed.map((p) => p.offsetMs + Math.max(p.attempt.durationMs, ...p.attempt.steps.map((s) => s.startMs + s.durationMs))),
+  );
 }
 
 function tickMs(axisMs: number): number {
@@ -56,18 +72,24 @@ function timelineRow(job: JobResult, index: number, axisMs: number): string {
   const span = spanMs(job);
   const parts: string[] = [];
   if (job.status === 'skipped' || placed.length === 0) {
-    parts.push(`<div class="empty">${h(job.status === 'skipped' ? `skipped — ${oneLine(job.reason ?? 'no reason given')}` : oneLine(job.reason ?? 'no attempt recorded'))}</div>`);
+    parts.push(
+      `<div class="empty">${h(job.status === 'skipped' ? `skipped — ${oneLine(job.reason ?? 'no reason given')}` : oneLine(job.reason ?? 'no attempt recorded'))}</div>`,
+    );
   } else {
     parts.push(`<div class="bar-bg" style="width:${pct(span, axisMs)}"></div>`);
     placed.forEach(({ attempt, offsetMs }, i) => {
       const earlier = i < placed.length - 1;
-      if (i > 0) parts.push(`<div class="retry" style="left:${pct(offsetMs, axisMs)}" title="attempt ${attempt.number} starts"><span>attempt ${attempt.number}</span></div>`);
+      if (i > 0)
+        parts.push(
+          `<div class="retry" style="left:${pct(offsetMs, axisMs)}" title="attempt ${attempt.number} starts"><span>attempt ${attempt.number}</span></div>`,
+        );
       for (const step of attempt.steps) parts.push(segment(step, offsetMs, axisMs, earlier));
     });
   }
   let note = '';
   if (job.status === 'failed' || job.status === 'error') note = `${MARK[job.status]} ${failureMessage(job)}`;
-  else if (job.status === 'flaky') note = `attempt ${firstFailedAttempt(job)?.number ?? 1} failed — ${failureMessage(job)}; passed on attempt ${finalAttempt(job)?.number ?? job.attempts.length}`;
+  else if (job.status === 'flaky')
+    note = `attempt ${firstFailedAttempt(job)?.number ?? 1} failed — ${failureMessage(job)}; passed on attempt ${finalAttempt(job)?.number ?? job.attempts.length}`;
   return `<div class="row st-${job.status}">
   <a class="label" href="#job-${index + 1}" title="${h(job.id)}"><span class="mark">${MARK[job.status]}</span><span class="id">${h(job.id)}</span><span class="t">${job.status === 'skipped' ? 'skipped' : h(duration(job.durationMs))}</span></a>
   <div class="track">
@@ -79,7 +101,8 @@ function timelineRow(job: JobResult, index: number, axisMs: number): string {
 function axisRow(axisMs: number): string {
   const step = tickMs(axisMs);
   const ticks: string[] = [];
-  for (let t = 0; t <= axisMs + 1e-6; t += step) ticks.push(`<span class="tick" style="left:${pct(t, axisMs)}">${h(tickLabel(t, step))}</span>`);
+  for (let t = 0; t <= axisMs + 1e-6; t += step)
+    ticks.push(`<span class="tick" style="left:${pct(t, axisMs)}">${h(tickLabel(t, step))}</span>`);
   return `<div class="row axis"><div class="label"></div><div class="track"><div class="ticks">${ticks.join('')}</div></div></div>`;
 }
 
@@ -100,7 +123,8 @@ function since(ms: number): string {
 function stepsTable(attempt: Attempt): string {
   if (attempt.steps.length === 0) return '<p class="muted">No step ran.</p>';
   const rows = attempt.steps.map(
-    (s, i) => `<tr class="st-${s.status}"><td class="num">${i + 1}</td><td>${h(oneLine(s.name))}</td><td class="k">${h(s.kind)}</td><td class="k"><span class="badge ${s.status}">${s.status}</span></td><td class="num">${h(since(s.startMs))}</td><td class="num">${s.status === 'skipped' && s.durationMs === 0 ? '–' : h(duration(s.durationMs))}</td><td class="${s.error ? 'err' : 'muted'}">${h(oneLine(s.error ?? s.detail ?? ''))}</td></tr>`,
+    (s, i) =>
+      `<tr class="st-${s.status}"><td class="num">${i + 1}</td><td>${h(oneLine(s.name))}</td><td class="k">${h(s.kind)}</td><td class="k"><span class="badge ${s.status}">${s.status}</span></td><td class="num">${h(since(s.startMs))}</td><td class="num">${s.status === 'skipped' && s.durationMs === 0 ? '–' : h(duration(s.durationMs))}</td><td class="${s.error ? 'err' : 'muted'}">${h(oneLine(s.error ?? s.detail ?? ''))}</td></tr>`,
   );
   return `<table class="steps"><thead><tr><th>#</th><th>Step</th><th>Kind</th><th>Status</th><th>Start</th><th>Time</th><th>Detail</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
@@ -108,8 +132,12 @@ function stepsTable(attempt: Attempt): string {
 function attemptBlock(job: JobResult, attempt: Attempt, summary: RunSummary, reportDir: string, many: boolean): string {
   const lines = tail(attempt.consoleTail, TAIL_LINES);
   const open = attempt.status !== 'passed' && attempt === finalAttempt(job) ? ' open' : '';
-  const log = attempt.consoleLog ? `<a class="log" href="${h(logHref(reportDir, summary.outDir, attempt.consoleLog))}">Full console log: ${h(attempt.consoleLog)}</a>` : '<span class="muted">No console log was kept.</span>';
-  const head = many ? `<h4>Attempt ${attempt.number} <span class="badge ${attempt.status}">${attempt.status}</span> <span class="muted">${h(duration(attempt.durationMs))}${attempt.reason ? ` — ${h(oneLine(attempt.reason))}` : ''}</span></h4>` : '';
+  const log = attempt.consoleLog
+    ? `<a class="log" href="${h(logHref(reportDir, summary.outDir, attempt.consoleLog))}">Full console log: ${h(attempt.consoleLog)}</a>`
+    : '<span class="muted">No console log was kept.</span>';
+  const head = many
+    ? `<h4>Attempt ${attempt.number} <span class="badge ${attempt.status}">${attempt.status}</span> <span class="muted">${h(duration(attempt.durationMs))}${attempt.reason ? ` — ${h(oneLine(attempt.reason))}` : ''}</span></h4>`
+    : '';
   const console = lines.length
     ? `<details class="console"${open}><summary>Console, last ${lines.length} line${lines.length === 1 ? '' : 's'}</summary><div class="tail"><pre>${h(lines.join('\n'))}</pre></div></details>`
     : '<p class="muted">Console was empty.</p>';
@@ -117,7 +145,14 @@ function attemptBlock(job: JobResult, attempt: Attempt, summary: RunSummary, rep
 }
 
 function jobSection(job: JobResult, index: number, summary: RunSummary, reportDir: string): string {
-  const reason = job.status === 'passed' ? '' : job.status === 'skipped' ? oneLine(job.reason ?? '') : job.status === 'flaky' ? `Passed on attempt ${job.attempts.length}; ${failureMessage(job)}` : failureMessage(job);
+  const reason =
+    job.status === 'passed'
+      ? ''
+      : job.status === 'skipped'
+        ? oneLine(job.reason ?? '')
+        : job.status === 'flaky'
+          ? `Passed on attempt ${job.attempts.length}; ${failureMessage(job)}`
+          : failureMessage(job);
   const facts: [string, string][] = [
     ['Suite', `${job.suite} (${job.suiteFile})`],
     ['Target', target(job)],

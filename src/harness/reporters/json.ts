@@ -27,11 +27,15 @@ function ordered(value: unknown, order?: string[]): unknown {
     const v = obj[k];
     if (v === undefined) continue;
     out[k] =
-      k === 'counts' ? ordered(v, ORDER.counts)
-      : k === 'jobs' && Array.isArray(v) ? v.map((j) => ordered(j, ORDER.job))
-      : k === 'attempts' && Array.isArray(v) ? v.map((a) => ordered(a, ORDER.attempt))
-      : k === 'steps' && Array.isArray(v) ? v.map((s) => ordered(s, ORDER.step))
-      : ordered(v);
+      k === 'counts'
+        ? ordered(v, ORDER.counts)
+        : k === 'jobs' && Array.isArray(v)
+          ? v.map((j) => ordered(j, ORDER.job))
+          : k === 'attempts' && Array.isArray(v)
+            ? v.map((a) => ordered(a, ORDER.attempt))
+            : k === 'steps' && Array.isArray(v)
+              ? v.map((s) => ordered(s, ORDER.step))
+              : ordered(v);
   }
   return out;
 }

@@ -31,7 +31,9 @@ function systemOut(job: JobResult, outDir: string): string | undefined {
   const lines: string[] = [];
   if (job.status === 'flaky') {
     const failed = job.attempts.filter((a) => a.status !== 'passed').map((a) => a.number);
-    lines.push(`flaky: failed on attempt${failed.length > 1 ? 's' : ''} ${failed.join(', ')} (${failureMessage(job)}), passed on attempt ${finalAttempt(job)?.number ?? job.attempts.length}`);
+    lines.push(
+      `flaky: failed on attempt${failed.length > 1 ? 's' : ''} ${failed.join(', ')} (${failureMessage(job)}), passed on attempt ${finalAttempt(job)?.number ?? job.attempts.length}`,
+    );
   }
   const attempt = finalAttempt(job);
   for (const step of attempt?.steps ?? []) {
@@ -50,14 +52,20 @@ function testcase(job: JobResult, outDir: string): string[] {
   if (job.status === 'skipped') {
     body.push(`      <skipped${attrs({ message: oneLine(job.reason ?? 'skipped') })}/>`);
   } else if (job.status === 'failed') {
-    body.push(`      <failure${attrs({ message: failureMessage(job), type: attempt?.errorKind ?? 'expectationFailed' })}>${consoleText(attempt)}</failure>`);
+    body.push(
+      `      <failure${attrs({ message: failureMessage(job), type: attempt?.errorKind ?? 'expectationFailed' })}>${consoleText(attempt)}</failure>`,
+    );
   } else if (job.status === 'error') {
-    body.push(`      <error${attrs({ message: failureMessage(job), type: attempt?.errorKind ?? 'platformError' })}>${consoleText(attempt)}</error>`);
+    body.push(
+      `      <error${attrs({ message: failureMessage(job), type: attempt?.errorKind ?? 'platformError' })}>${consoleText(attempt)}</error>`,
+    );
   } else if (job.status === 'flaky') {
     // Surefire's rerun convention, which the schema and Jenkins understand: the case passed, after these.
     for (const a of job.attempts.filter((x) => x.status !== 'passed')) {
       const tag = a.status === 'error' ? 'flakyError' : 'flakyFailure';
-      body.push(`      <${tag}${attrs({ message: failureMessage(job, a), type: a.errorKind ?? (a.status === 'error' ? 'platformError' : 'expectationFailed') })}>${consoleText(a)}</${tag}>`);
+      body.push(
+        `      <${tag}${attrs({ message: failureMessage(job, a), type: a.errorKind ?? (a.status === 'error' ? 'platformError' : 'expectationFailed') })}>${consoleText(a)}</${tag}>`,
+      );
     }
   }
   const out = systemOut(job, outDir);

@@ -9,7 +9,10 @@ export interface PrettyOptions {
 }
 
 type Paint = (text: string) => string;
-const sgr = (code: string): Paint => (text) => `\x1b[${code}m${text}\x1b[0m`;
+const sgr =
+  (code: string): Paint =>
+  (text) =>
+    `\x1b[${code}m${text}\x1b[0m`;
 const plain: Paint = (text) => text;
 
 const STEP_MARK: Record<StepResult['status'], string> = { passed: '✓', failed: '✗', skipped: '-' };
@@ -49,7 +52,11 @@ export class PrettyReporter implements Reporter {
     this.idWidth = Math.min(MAX_PREFIX, Math.max(0, ...jobs.map((j) => j.id.length)));
     const suites = new Set(jobs.map((j) => j.suite)).size;
     const targets = new Set(jobs.map(target)).size;
-    this.line(this.paint.bold(`Running ${jobs.length} job${jobs.length === 1 ? '' : 's'} (${suites} suite${suites === 1 ? '' : 's'} × ${targets} target${targets === 1 ? '' : 's'})`));
+    this.line(
+      this.paint.bold(
+        `Running ${jobs.length} job${jobs.length === 1 ? '' : 's'} (${suites} suite${suites === 1 ? '' : 's'} × ${targets} target${targets === 1 ? '' : 's'})`,
+      ),
+    );
   }
 
   onJobBegin(job: JobPlan, attempt: number): void {
@@ -62,7 +69,8 @@ export class PrettyReporter implements Reporter {
     // With several jobs running their step lines interleave: name the job on each.
     const prefix = this.running.size > 1 ? `${this.paint.dim(fit(job.id, this.idWidth).padEnd(this.idWidth))} │ ` : '';
     const mark = this.statusPaint(step.status)(STEP_MARK[step.status]);
-    const time = step.status === 'skipped' && step.durationMs === 0 ? this.paint.gray('not run') : this.paint.dim(duration(step.durationMs));
+    const time =
+      step.status === 'skipped' && step.durationMs === 0 ? this.paint.gray('not run') : this.paint.dim(duration(step.durationMs));
     const why = step.status === 'failed' && step.error ? this.paint.red(` — ${oneLine(step.error)}`) : '';
     this.line(`  ${prefix}${mark} ${oneLine(step.name)}  ${time}${why}`);
   }
@@ -73,7 +81,8 @@ export class PrettyReporter implements Reporter {
     let why = '';
     if (result.status === 'skipped') why = ` — ${oneLine(result.reason ?? 'skipped')}`;
     else if (result.status === 'failed' || result.status === 'error') why = ` — ${failureMessage(result)}`;
-    else if (result.status === 'flaky') why = ` — passed on attempt ${result.attempts.length}; attempt ${result.attempts.findIndex((a) => a.status !== 'passed') + 1}: ${failureMessage(result)}`;
+    else if (result.status === 'flaky')
+      why = ` — passed on attempt ${result.attempts.length}; attempt ${result.attempts.findIndex((a) => a.status !== 'passed') + 1}: ${failureMessage(result)}`;
     const time = result.status === 'skipped' ? '' : `  ${this.paint.dim(duration(result.durationMs))}`;
     this.line(`${paint(JOB_MARK[result.status])} ${result.id} ${paint(result.status)}${time}${why ? paint(why) : ''}`);
   }
@@ -81,14 +90,22 @@ export class PrettyReporter implements Reporter {
   onEnd(summary: RunSummary): string[] {
     const p = this.paint;
     const header = ['JOB', 'TARGET', 'RESULT', 'TIME', 'TIME TO EACH STEP (from launch)'];
-    const rows = summary.jobs.map((job) => [job.suite, target(job), job.status, job.status === 'skipped' ? '-' : duration(job.durationMs), stepsCell(job)]);
+    const rows = summary.jobs.map((job) => [
+      job.suite,
+      target(job),
+      job.status,
+      job.status === 'skipped' ? '-' : duration(job.durationMs),
+      stepsCell(job),
+    ]);
     const widths = header.slice(0, -1).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const pad = (cells: string[], paintResult: Paint = plain) =>
-      cells.map((cell, i) => {
-        if (i === cells.length - 1) return cell;
-        const padded = i === 3 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!);
-        return i === 2 ? paintResult(padded) : padded;
-      }).join('  ');
+      cells
+        .map((cell, i) => {
+          if (i === cells.length - 1) return cell;
+          const padded = i === 3 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!);
+          return i === 2 ? paintResult(padded) : padded;
+        })
+        .join('  ');
 
     this.line();
     this.line(p.bold(pad(header)));
@@ -100,10 +117,18 @@ export class PrettyReporter implements Reporter {
       .map((part) => {
         const n = Number.parseInt(part, 10);
         if (n === 0) return part;
-        return part.endsWith('passed') ? p.green(part) : part.endsWith('failed') || part.endsWith('errors') ? p.red(part) : part.endsWith('flaky') ? p.yellow(part) : p.gray(part);
+        return part.endsWith('passed')
+          ? p.green(part)
+          : part.endsWith('failed') || part.endsWith('errors')
+            ? p.red(part)
+            : part.endsWith('flaky')
+              ? p.yellow(part)
+              : p.gray(part);
       })
       .join(', ');
-    this.line(`${p.bold(`${c.total} job${c.total === 1 ? '' : 's'}`)} in ${duration(summary.durationMs)}${summary.shard ? ` (shard ${summary.shard})` : ''}`);
+    this.line(
+      `${p.bold(`${c.total} job${c.total === 1 ? '' : 's'}`)} in ${duration(summary.durationMs)}${summary.shard ? ` (shard ${summary.shard})` : ''}`,
+    );
     this.line(counts);
     this.line(`Logs and reports: ${summary.outDir}`);
     for (const job of summary.jobs) {

@@ -20,12 +20,12 @@ function yamlBlock(data: Record<string, unknown>, indent: string, comment?: stri
 function diagnostics(job: JobResult, attempt: Attempt | undefined, outDir: string): Record<string, unknown> {
   const step = failedStep(attempt);
   const d: Record<string, unknown> = {
-    message: oneLine(job.status === 'flaky' ? failureMessage(job, attempt) : job.reason ?? failureMessage(job, attempt)),
+    message: oneLine(job.status === 'flaky' ? failureMessage(job, attempt) : (job.reason ?? failureMessage(job, attempt))),
   };
   if (job.status !== 'flaky') d.severity = job.status === 'error' ? 'error' : 'fail';
   if (step) d.failed_step = oneLine(step.name);
   if (attempt?.errorKind) d.error_kind = attempt.errorKind;
-  d.duration_ms = Math.round(job.status === 'flaky' ? job.durationMs : attempt?.durationMs ?? job.durationMs);
+  d.duration_ms = Math.round(job.status === 'flaky' ? job.durationMs : (attempt?.durationMs ?? job.durationMs));
   d.attempts = job.attempts.length;
   if (attempt?.consoleLog) d.console_log = logPath(outDir, attempt.consoleLog);
   const lines = tail(attempt?.consoleTail ?? [], TAIL_LINES);
@@ -45,7 +45,17 @@ function subtest(job: JobResult, attempt: Attempt): string[] {
       out.push(`${i}ok ${n + 1} - ${name}`);
     } else {
       out.push(`${i}not ok ${n + 1} - ${name}`);
-      out.push(...yamlBlock({ message: oneLine(step.error ?? 'failed'), severity: 'fail', duration_ms: Math.round(step.durationMs), ...(step.detail ? { detail: oneLine(step.detail) } : {}) }, `${i}  `));
+      out.push(
+        ...yamlBlock(
+          {
+            message: oneLine(step.error ?? 'failed'),
+            severity: 'fail',
+            duration_ms: Math.round(step.durationMs),
+            ...(step.detail ? { detail: oneLine(step.detail) } : {}),
+          },
+          `${i}  `,
+        ),
+      );
     }
   });
   return out;
@@ -67,7 +77,13 @@ export function renderTap(summary: RunSummary): string {
     } else if (job.status === 'flaky') {
       const failed = firstFailedAttempt(job);
       lines.push(`ok ${n} - ${id}`);
-      lines.push(...yamlBlock({ flaky: true, ...diagnostics(job, failed, summary.outDir) }, '  ', `flaky: failed on attempt ${failed?.number ?? 1}, passed on attempt ${attempt?.number ?? job.attempts.length}`));
+      lines.push(
+        ...yamlBlock(
+          { flaky: true, ...diagnostics(job, failed, summary.outDir) },
+          '  ',
+          `flaky: failed on attempt ${failed?.number ?? 1}, passed on attempt ${attempt?.number ?? job.attempts.length}`,
+        ),
+      );
     } else {
       lines.push(`not ok ${n} - ${id}`);
       lines.push(...yamlBlock(diagnostics(job, attempt, summary.outDir), '  '));
