@@ -20,7 +20,10 @@ test('a server reply to this request is accepted; stratum and leap are reported'
   t.like(r, { stratum: 0, leap: 3, version: 4, synced: false });
   t.true(
     parseNtpReply(
-      reply(transmit, (b) => ((b[0] = (4 << 3) | 4), (b[1] = 2))),
+      reply(transmit, (b) => {
+        b[0] = (4 << 3) | 4;
+        b[1] = 2;
+      }),
       transmit,
     ).synced,
   );

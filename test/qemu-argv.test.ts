@@ -18,90 +18,90 @@ const base: QemuConfig = {
 };
 const args = (over: Partial<QemuConfig>) => buildQemuArgs({ ...base, ...over });
 const joined = (over: Partial<QemuConfig>) => args(over).join(' ');
-const valueOf = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
+const valuesOf = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
 
 test('x86_64 kernel+initrd under TCG: q35, default CPU, serial on stdio, no reboot', (t) => {
   const a = args({});
-  t.deepEqual(valueOf(a, '-machine'), ['q35,accel=tcg']);
-  t.deepEqual(valueOf(a, '-cpu'), []);
+  t.deepEqual(valuesOf(a, '-machine'), ['q35,accel=tcg']);
+  t.deepEqual(valuesOf(a, '-cpu'), []);
   t.true(a.includes('-no-reboot'));
   t.true(a.includes('-nodefaults'));
-  t.deepEqual(valueOf(a, '-kernel'), ['/i/ntpd-kernel']);
-  t.deepEqual(valueOf(a, '-initrd'), ['/i/ntpd-initrd.img']);
-  t.deepEqual(valueOf(a, '-append'), ['console=ttyS0']);
-  t.deepEqual(valueOf(a, '-chardev'), ['stdio,id=console0,signal=off']);
-  t.deepEqual(valueOf(a, '-serial'), ['chardev:console0']);
-  t.deepEqual(valueOf(a, '-display'), ['none']);
-  t.deepEqual(valueOf(a, '-smp'), ['1']);
-  t.deepEqual(valueOf(a, '-m'), ['1024']);
-  t.deepEqual(valueOf(a, '-pidfile'), ['/s/qemu.pid']);
+  t.deepEqual(valuesOf(a, '-kernel'), ['/i/ntpd-kernel']);
+  t.deepEqual(valuesOf(a, '-initrd'), ['/i/ntpd-initrd.img']);
+  t.deepEqual(valuesOf(a, '-append'), ['console=ttyS0']);
+  t.deepEqual(valuesOf(a, '-chardev'), ['stdio,id=console0,signal=off']);
+  t.deepEqual(valuesOf(a, '-serial'), ['chardev:console0']);
+  t.deepEqual(valuesOf(a, '-display'), ['none']);
+  t.deepEqual(valuesOf(a, '-smp'), ['1']);
+  t.deepEqual(valuesOf(a, '-m'), ['1024']);
+  t.deepEqual(valuesOf(a, '-pidfile'), ['/s/qemu.pid']);
   t.true(joined({}).includes('-device virtio-rng-pci,rng=rng0'));
 });
 
 test('KVM and HVF use the host CPU', (t) => {
-  t.deepEqual(valueOf(args({ accel: 'kvm' }), '-cpu'), ['host']);
-  t.deepEqual(valueOf(args({ accel: 'kvm' }), '-machine'), ['q35,accel=kvm']);
-  t.deepEqual(valueOf(args({ arch: 'aarch64', accel: 'hvf' }), '-cpu'), ['host']);
+  t.deepEqual(valuesOf(args({ accel: 'kvm' }), '-cpu'), ['host']);
+  t.deepEqual(valuesOf(args({ accel: 'kvm' }), '-machine'), ['q35,accel=kvm']);
+  t.deepEqual(valuesOf(args({ arch: 'aarch64', accel: 'hvf' }), '-cpu'), ['host']);
 });
 
 test('aarch64 under TCG: virt machine with GIC auto-selection, cortex-a57', (t) => {
   const a = args({ arch: 'aarch64' });
-  t.deepEqual(valueOf(a, '-machine'), ['virt,gic-version=max,accel=tcg']);
-  t.deepEqual(valueOf(a, '-cpu'), ['cortex-a57']);
+  t.deepEqual(valuesOf(a, '-machine'), ['virt,gic-version=max,accel=tcg']);
+  t.deepEqual(valuesOf(a, '-cpu'), ['cortex-a57']);
 });
 
 test('kernel+squashfs: the squashfs is the first virtio disk and root=/dev/vda is appended', (t) => {
   const a = args({ boot: { kind: 'kernel', kernel: '/i/k', squashfs: '/i/s.img', cmdline: 'console=ttyS0' } });
-  t.deepEqual(valueOf(a, '-append'), ['console=ttyS0 root=/dev/vda']);
-  t.deepEqual(valueOf(a, '-drive'), ['file=/i/s.img,if=none,id=disk0,format=raw,readonly=on']);
+  t.deepEqual(valuesOf(a, '-append'), ['console=ttyS0 root=/dev/vda']);
+  t.deepEqual(valuesOf(a, '-drive'), ['file=/i/s.img,if=none,id=disk0,format=raw,readonly=on']);
   t.deepEqual(
-    valueOf(a, '-device').filter((d) => d.startsWith('virtio-blk')),
+    valuesOf(a, '-device').filter((d) => d.startsWith('virtio-blk')),
     ['virtio-blk-pci,drive=disk0'],
   );
-  t.deepEqual(valueOf(a, '-initrd'), []);
+  t.deepEqual(valuesOf(a, '-initrd'), []);
 });
 
 test('kernel without a cmdline file gets no -append', (t) => {
-  t.deepEqual(valueOf(args({ boot: { kind: 'kernel', kernel: '/i/k', initrd: '/i/r' } }), '-append'), []);
+  t.deepEqual(valuesOf(args({ boot: { kind: 'kernel', kernel: '/i/k', initrd: '/i/r' } }), '-append'), []);
 });
 
 test('ISO boot: a SCSI CD-ROM on virtio-scsi with boot priority', (t) => {
   const a = args({ boot: { kind: 'cdrom', iso: '/i/ntpd.iso' } });
-  t.true(valueOf(a, '-device').includes('virtio-scsi-pci,id=scsi0'));
-  t.deepEqual(valueOf(a, '-drive'), ['file=/i/ntpd.iso,if=none,id=cd0,media=cdrom,format=raw,readonly=on']);
-  t.true(valueOf(a, '-device').includes('scsi-cd,bus=scsi0.0,drive=cd0,bootindex=0'));
-  t.deepEqual(valueOf(a, '-kernel'), []);
+  t.true(valuesOf(a, '-device').includes('virtio-scsi-pci,id=scsi0'));
+  t.deepEqual(valuesOf(a, '-drive'), ['file=/i/ntpd.iso,if=none,id=cd0,media=cdrom,format=raw,readonly=on']);
+  t.true(valuesOf(a, '-device').includes('scsi-cd,bus=scsi0.0,drive=cd0,bootindex=0'));
+  t.deepEqual(valuesOf(a, '-kernel'), []);
 });
 
 test('UEFI: read-only code plus a per-run variable store as two pflash units', (t) => {
   const a = args({ boot: { kind: 'cdrom', iso: '/i/ntpd-efi.iso' }, uefi: { code: '/fw/CODE.fd', vars: '/s/efi-vars.fd' } });
-  t.deepEqual(valueOf(a, '-drive').slice(0, 2), [
+  t.deepEqual(valuesOf(a, '-drive').slice(0, 2), [
     'if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd',
     'if=pflash,format=raw,unit=1,file=/s/efi-vars.fd',
   ]);
   const single = args({ boot: { kind: 'cdrom', iso: '/i/x.iso' }, uefi: { code: '/s/efi.fd' } });
-  t.deepEqual(valueOf(single, '-drive')[0], 'if=pflash,format=raw,unit=0,file=/s/efi.fd', 'a combined image is used writable');
+  t.deepEqual(valuesOf(single, '-drive')[0], 'if=pflash,format=raw,unit=0,file=/s/efi.fd', 'a combined image is used writable');
 });
 
 test('disk boot: format passed explicitly, virtio-blk with boot priority; extra disks follow', (t) => {
   const a = args({ boot: { kind: 'disk', disk: '/i/ntpd-efi.qcow2', format: 'qcow2' }, disks: [{ path: '/s/disk.img', format: 'raw' }] });
-  t.deepEqual(valueOf(a, '-drive'), [
+  t.deepEqual(valuesOf(a, '-drive'), [
     'file=/i/ntpd-efi.qcow2,if=none,id=disk0,format=qcow2',
     'file=/s/disk.img,if=none,id=disk1,format=raw',
   ]);
   t.deepEqual(
-    valueOf(a, '-device').filter((d) => d.startsWith('virtio-blk')),
+    valuesOf(a, '-device').filter((d) => d.startsWith('virtio-blk')),
     ['virtio-blk-pci,drive=disk0,bootindex=0', 'virtio-blk-pci,drive=disk1'],
   );
 });
 
 test('--data: the cidata ISO rides on virtio-scsi beside a boot ISO, without boot priority', (t) => {
   const a = args({ boot: { kind: 'cdrom', iso: '/i/ntpd.iso' }, dataIso: '/s/data.iso' });
-  t.is(valueOf(a, '-device').filter((d) => d === 'virtio-scsi-pci,id=scsi0').length, 1, 'one controller');
-  t.true(valueOf(a, '-device').includes('scsi-cd,bus=scsi0.0,drive=cd1'));
-  t.true(valueOf(a, '-drive').includes('file=/s/data.iso,if=none,id=cd1,media=cdrom,format=raw,readonly=on'));
+  t.is(valuesOf(a, '-device').filter((d) => d === 'virtio-scsi-pci,id=scsi0').length, 1, 'one controller');
+  t.true(valuesOf(a, '-device').includes('scsi-cd,bus=scsi0.0,drive=cd1'));
+  t.true(valuesOf(a, '-drive').includes('file=/s/data.iso,if=none,id=cd1,media=cdrom,format=raw,readonly=on'));
   const kernel = args({ dataIso: '/s/data.iso' });
-  t.true(valueOf(kernel, '-device').includes('scsi-cd,bus=scsi0.0,drive=cd0'), 'on arm64 and x86 alike, no -cdrom');
+  t.true(valuesOf(kernel, '-device').includes('scsi-cd,bus=scsi0.0,drive=cd0'), 'on arm64 and x86 alike, no -cdrom');
   t.false(kernel.includes('-cdrom'));
 });
 
@@ -112,23 +112,23 @@ test('networking: user with port forwards on loopback, tap, bridge, none', (t) =
       { hostAddress: '0.0.0.0', hostPort: 8080, guestPort: 80, protocol: 'tcp' },
     ],
   });
-  t.deepEqual(valueOf(user, '-netdev'), ['user,id=net0,hostfwd=udp:127.0.0.1:11123-:123,hostfwd=tcp:0.0.0.0:8080-:80']);
-  t.true(valueOf(user, '-device').includes('virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01'));
-  t.deepEqual(valueOf(args({ networking: { mode: 'tap', ifname: 'tap0' } }), '-netdev'), [
+  t.deepEqual(valuesOf(user, '-netdev'), ['user,id=net0,hostfwd=udp:127.0.0.1:11123-:123,hostfwd=tcp:0.0.0.0:8080-:80']);
+  t.true(valuesOf(user, '-device').includes('virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01'));
+  t.deepEqual(valuesOf(args({ networking: { mode: 'tap', ifname: 'tap0' } }), '-netdev'), [
     'tap,id=net0,ifname=tap0,script=no,downscript=no',
   ]);
-  t.deepEqual(valueOf(args({ networking: { mode: 'bridge', bridge: 'br0' } }), '-netdev'), ['bridge,id=net0,br=br0']);
+  t.deepEqual(valuesOf(args({ networking: { mode: 'bridge', bridge: 'br0' } }), '-netdev'), ['bridge,id=net0,br=br0']);
   const none = args({ networking: { mode: 'none' } });
-  t.deepEqual(valueOf(none, '-netdev'), []);
+  t.deepEqual(valuesOf(none, '-netdev'), []);
   t.false(none.join(' ').includes('virtio-net'));
   t.is(hostForward({ hostPort: 1, guestPort: 2, protocol: 'tcp' }), 'hostfwd=tcp:127.0.0.1:1-:2');
 });
 
 test('control console: virtio-console on a unix socket the image reads as hvc0', (t) => {
   const a = args({ controlSocket: '/s/control.sock' });
-  t.true(valueOf(a, '-device').includes('virtio-serial-pci,id=vser0'));
-  t.true(valueOf(a, '-chardev').includes('socket,id=control0,path=/s/control.sock,server=on,wait=off'));
-  t.true(valueOf(a, '-device').includes('virtconsole,chardev=control0,name=lkrun.control'));
+  t.true(valuesOf(a, '-device').includes('virtio-serial-pci,id=vser0'));
+  t.true(valuesOf(a, '-chardev').includes('socket,id=control0,path=/s/control.sock,server=on,wait=off'));
+  t.true(valuesOf(a, '-device').includes('virtconsole,chardev=control0,name=lkrun.control'));
 });
 
 test('--gui keeps a display device instead of -display none', (t) => {
@@ -139,7 +139,7 @@ test('--gui keeps a display device instead of -display none', (t) => {
 
 test('--usb adds an xHCI controller with a tablet; --device specs pass through in order', (t) => {
   const a = args({ usb: true, devices: ['virtio-balloon-pci', 'pvpanic'] });
-  const devices = valueOf(a, '-device');
+  const devices = valuesOf(a, '-device');
   t.deepEqual(devices.slice(-4), ['qemu-xhci,id=usb0', 'usb-tablet,bus=usb0.0', 'virtio-balloon-pci', 'pvpanic']);
   t.false(args({}).join(' ').includes('usb'));
 });

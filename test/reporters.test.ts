@@ -23,7 +23,9 @@ import { BadInputError } from '../src/run/errors.js';
 
 const outDir = mkdtempSync(join(tmpdir(), 'lkrun-reporters-'));
 const scratch = [outDir];
-test.after.always(() => scratch.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+test.after.always(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
 
 function step(
   name: string,
@@ -367,7 +369,7 @@ test('junit.xml: failure = failed step + reason with the last 50 console lines; 
 
   t.deepEqual(ntpd.testcase[2]!.skipped, { message: 'gcp: no credentials (set GOOGLE_APPLICATION_CREDENTIALS) # not a TAP directive' });
   t.false('system-out' in ntpd.testcase[2]!, 'a skipped job has no log to attach');
-  t.regex(String(ntpd.testcase[0]!['system-out']), /^passed  boot 4\.1s\n.*\[\[ATTACHMENT\|\/.*console-1\.log\]\]$/s);
+  t.regex(String(ntpd.testcase[0]!['system-out']), /^passed {2}boot 4\.1s\n.*\[\[ATTACHMENT\|\/.*console-1\.log\]\]$/s);
 
   const error = sshd.testcase[1] as Node & { error: Node & { '#text': string } };
   t.is(error.error.message, 'boot: qemu-system-aarch64 exited with code 1: could not open disk image');
@@ -554,7 +556,7 @@ test('report.html: self-contained, escaped, with counts, reasons, steps, console
   // The failed job's console is open, a passed one's folded.
   t.regex(
     html,
-    /<details class="console" open><summary>Console, last 60 lines<\/summary><div class="tail"><pre>\[    0\.000000\] boot line 1\n/,
+    /<details class="console" open><summary>Console, last 60 lines<\/summary><div class="tail"><pre>\[ {4}0\.000000\] boot line 1\n/,
   );
   t.regex(html, /<details class="console"><summary>Console, last 2 lines<\/summary><div class="tail"><pre>Welcome to LinuxKit/);
   // A report written elsewhere still links to the logs.

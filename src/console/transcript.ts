@@ -56,6 +56,7 @@ export class Transcript {
 
   tail(count: number): string[] {
     const all = this.lines.map((l) => l.text);
+    // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
     if (this.partial) all.push(this.partial);
     return all.slice(-count);
   }

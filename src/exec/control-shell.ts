@@ -122,6 +122,7 @@ export class ControlShell {
           this.buffer = this.buffer.slice(match.index + match[0].length);
           done();
           resolve(match);
+          // biome-ignore lint/suspicious/noUnnecessaryConditions: set by the close handler; Biome infers the initial literal
         } else if (this.closed) {
           done();
           reject(new NoControlShellError(`${what}: the control console closed (guest gone)`));

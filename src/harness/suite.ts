@@ -180,7 +180,7 @@ function nodeOffset(doc: Document, path: (string | number)[], wantKey = false): 
     if (wantKey && n === path.length && n > 0) {
       const parent = n === 1 ? doc.contents : doc.getIn(sub.slice(0, -1), true);
       if (isMap(parent)) {
-        const pair = parent.items.find((p) => (p.key as { value?: unknown })?.value === sub[sub.length - 1]);
+        const pair = parent.items.find((p) => (p.key as { value?: unknown }).value === sub[sub.length - 1]);
         const range = (pair?.key as { range?: [number, number] } | undefined)?.range;
         if (range) return range[0];
       }
@@ -260,6 +260,8 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
           graceMs: dur(grace, ['steps', i, 'poweroff', 'grace']),
         };
       }
+      default:
+        throw new SuiteError(`${at(nodeOffset(doc, ['steps', i]))}: no step kind (expected one of ${STEP_KINDS.join(', ')})`);
     }
   });
   return {

@@ -11,13 +11,13 @@ export interface ArchEvidence {
 }
 
 const PE_MACHINES: Record<number, { name: string; arch?: Arch }> = {
-  0x8664: { name: 'x86-64', arch: 'x86_64' },
-  0xaa64: { name: 'arm64', arch: 'aarch64' },
-  0x014c: { name: 'i386' },
-  0x01c2: { name: 'arm' },
-  0x01c4: { name: 'armv7' },
-  0x5064: { name: 'riscv64' },
-  0x6264: { name: 'loongarch64' },
+  34404: { name: 'x86-64', arch: 'x86_64' },
+  43620: { name: 'arm64', arch: 'aarch64' },
+  332: { name: 'i386' },
+  450: { name: 'arm' },
+  452: { name: 'armv7' },
+  20580: { name: 'riscv64' },
+  25188: { name: 'loongarch64' },
 };
 
 export interface PeMachine {

@@ -28,7 +28,7 @@ export interface StartedMachine {
 
 /** Creates the console monitor first, so nothing the guest prints is missed. */
 export function createMonitor(settings: MonitorSettings, run: Run): ConsoleMonitor {
-  let log;
+  let log: ReturnType<typeof createWriteStream> | undefined;
   if (settings.logFile) {
     const stream = createWriteStream(settings.logFile);
     log = stream;

@@ -84,6 +84,7 @@ export class Ledger {
 
   async remove(): Promise<void> {
     this.resources = [];
+    // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
     if (this.written) await rm(this.path, { force: true });
   }
 

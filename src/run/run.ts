@@ -73,7 +73,7 @@ export class Run {
 
   /** Registers a cleanup step; steps run in reverse order of registration. */
   defer(name: string, run: CleanupStep['run']): void {
-    if (this.tornDown) throw new Error(`cannot register "${name}": run ${this.id} is already torn down`);
+    if (this.tornDown !== undefined) throw new Error(`cannot register "${name}": run ${this.id} is already torn down`);
     this.steps.push({ name, run });
   }
 

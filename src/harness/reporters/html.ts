@@ -90,10 +90,12 @@ function timelineRow(job: JobResult, index: number, axisMs: number): string {
   if (job.status === 'failed' || job.status === 'error') note = `${MARK[job.status]} ${failureMessage(job)}`;
   else if (job.status === 'flaky')
     note = `attempt ${firstFailedAttempt(job)?.number ?? 1} failed — ${failureMessage(job)}; passed on attempt ${finalAttempt(job)?.number ?? job.attempts.length}`;
+  // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned in the branches above; Biome infers the initial literal
+  const noteHtml = note ? `\n    <div class="note">${h(note)}</div>` : '';
   return `<div class="row st-${job.status}">
   <a class="label" href="#job-${index + 1}" title="${h(job.id)}"><span class="mark">${MARK[job.status]}</span><span class="id">${h(job.id)}</span><span class="t">${job.status === 'skipped' ? 'skipped' : h(duration(job.durationMs))}</span></a>
   <div class="track">
-    <div class="timeline" data-job="${h(job.id)}" data-axis-ms="${Math.round(axisMs)}">${parts.join('')}</div>${note ? `\n    <div class="note">${h(note)}</div>` : ''}
+    <div class="timeline" data-job="${h(job.id)}" data-axis-ms="${Math.round(axisMs)}">${parts.join('')}</div>${noteHtml}
   </div>
 </div>`;
 }

@@ -84,6 +84,7 @@ export class PrettyReporter implements Reporter {
     else if (result.status === 'flaky')
       why = ` — passed on attempt ${result.attempts.length}; attempt ${result.attempts.findIndex((a) => a.status !== 'passed') + 1}: ${failureMessage(result)}`;
     const time = result.status === 'skipped' ? '' : `  ${this.paint.dim(duration(result.durationMs))}`;
+    // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned in the branches above; Biome infers the initial literal
     this.line(`${paint(JOB_MARK[result.status])} ${result.id} ${paint(result.status)}${time}${why ? paint(why) : ''}`);
   }
 
@@ -109,7 +110,7 @@ export class PrettyReporter implements Reporter {
 
     this.line();
     this.line(p.bold(pad(header)));
-    summary.jobs.forEach((job, i) => this.line(pad(rows[i]!, this.statusPaint(job.status))));
+    for (const [i, job] of summary.jobs.entries()) this.line(pad(rows[i]!, this.statusPaint(job.status)));
     this.line();
     const c = countJobs(summary.jobs);
     const counts = countsLine(c)

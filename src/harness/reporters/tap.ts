@@ -71,7 +71,7 @@ export function renderTap(summary: RunSummary): string {
       return;
     }
     const attempt = finalAttempt(job);
-    if (attempt && attempt.steps.length) lines.push(...subtest(job, attempt));
+    if (attempt?.steps.length) lines.push(...subtest(job, attempt));
     if (job.status === 'passed') {
       lines.push(`ok ${n} - ${id}`);
     } else if (job.status === 'flaky') {
