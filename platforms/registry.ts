@@ -1,8 +1,8 @@
 // Where platforms are registered: one entry per adapter. The CLI, the API
 // and the suite runner find platforms only through here.
 import type { Arch } from '../src/image/types.js';
-import { BadInputError } from '../src/run/errors.js';
-import type { Networking } from '../src/run/specs.js';
+import { BadInputError } from '../src/core/errors.js';
+import type { Networking } from '../src/core/specs.js';
 import type { BootOptions, Platform } from './platform.js';
 import { requestedAccel } from './qemu/accel.js';
 import { findInPath, QemuPlatform, type QemuOptions } from './qemu/index.js';

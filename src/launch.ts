@@ -8,15 +8,15 @@ import type { DiskSpec, Endpoint, MachineExit, PortMapping, Protocol } from '../
 import { platformEntry } from '../platforms/registry.js';
 import { DEFAULT_FAIL_PATTERNS, type ConsoleMatch, type ConsoleMonitor, type FailPattern } from './console/monitor.js';
 import { ControlShell, ExecError, type ExecResult } from './exec/control-shell.js';
-import { probeHttp, type HttpExpectation } from './harness/probes/http.js';
-import { queryNtp, type NtpReply } from './harness/probes/ntp.js';
-import { probeTcp } from './harness/probes/tcp.js';
+import { probeHttp, type HttpExpectation } from './probes/http.js';
+import { queryNtp, type NtpReply } from './probes/ntp.js';
+import { probeTcp } from './probes/tcp.js';
 import { resolveImage } from './image/resolve.js';
 import type { Arch, Image } from './image/types.js';
 import { createMonitor, delay, startMachine, type StartedMachine } from './run/boot.js';
-import { BadInputError, ExpectationFailedError, PlatformError } from './run/errors.js';
+import { BadInputError, ExpectationFailedError, PlatformError } from './core/errors.js';
 import { Run } from './run/run.js';
-import { parseDisk, parsePublish, parseSize } from './run/specs.js';
+import { parseDisk, parsePublish, parseSize } from './core/specs.js';
 
 export interface LaunchOptions {
   /** Image file or NAME prefix (see `lkrun qemu --help`). */

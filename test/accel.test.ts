@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseAccel, KVM_PROBE_IMAGE, parseAccel, probeKvm, requestedAccel } from '../platforms/qemu/accel.js';
-import { BadInputError, PlatformUnavailableError } from '../src/run/errors.js';
+import { BadInputError, PlatformUnavailableError } from '../src/core/errors.js';
 
 const QEMU_X86 = '/usr/bin/qemu-system-x86_64';
 const tmp = () => mkdtempSync(join(tmpdir(), 'lkrun-accel-'));

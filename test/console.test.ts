@@ -2,7 +2,7 @@ import test from 'ava';
 import { PassThrough } from 'node:stream';
 import { ConsoleMonitor, DEFAULT_FAIL_PATTERNS } from '../src/console/monitor.js';
 import { cleanConsoleText, Transcript } from '../src/console/transcript.js';
-import { ExpectationFailedError, GuestPanicError, StallError, TimeoutError } from '../src/run/errors.js';
+import { ExpectationFailedError, GuestPanicError, StallError, TimeoutError } from '../src/core/errors.js';
 
 test('transcript: lines split across chunks keep the time their first byte arrived', (t) => {
   let now = 0;

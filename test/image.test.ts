@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { imageName } from '../src/image/names.js';
 import { resolveImage } from '../src/image/resolve.js';
 import type { Image, ResolveOptions } from '../src/image/types.js';
-import { BadInputError } from '../src/run/errors.js';
+import { BadInputError } from '../src/core/errors.js';
 import {
   arm64Image,
   bzImage,

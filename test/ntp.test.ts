@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createSocket } from 'node:dgram';
-import { NtpProbeError, ntpRequest, parseNtpReply, queryNtp } from '../src/harness/probes/ntp.js';
-import { TimeoutError } from '../src/run/errors.js';
+import { NtpProbeError, ntpRequest, parseNtpReply, queryNtp } from '../src/probes/ntp.js';
+import { TimeoutError } from '../src/core/errors.js';
 
 function reply(transmit: Buffer, edit: (b: Buffer) => void = () => {}): Buffer {
   const b = Buffer.alloc(48);

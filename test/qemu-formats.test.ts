@@ -1,7 +1,7 @@
 // Every image format lkrun detects boots under real QEMU (TCG) and the
 // bundled image reports ntpd up; published ports and --data reach the guest.
 import test from 'ava';
-import { queryNtp } from '../src/harness/probes/ntp.js';
+import { queryNtp } from '../src/probes/ntp.js';
 import { freePort } from '../src/launch.js';
 import { built, image, lkrun, NOT_BUILT, NTPD_UP } from './helpers/lkrun.js';
 

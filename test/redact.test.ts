@@ -1,7 +1,7 @@
 import test from 'ava';
-import { redact, registerSecret } from '../src/run/redact.js';
+import { redact, registerSecret } from '../src/core/redact.js';
 import { errorLine } from '../src/cli/drive.js';
-import { PlatformError } from '../src/run/errors.js';
+import { PlatformError } from '../src/core/errors.js';
 
 test('passwords in URLs never reach a printed line', (t) => {
   t.is(

@@ -15,7 +15,7 @@ import {
   type RunSummary,
   type StepResult,
 } from '../src/harness/results.js';
-import { BadInputError } from '../src/run/errors.js';
+import { BadInputError } from '../src/core/errors.js';
 
 // ---------------------------------------------------------------------------
 // A run as the runner would record it: two suites × three targets, five jobs,

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { BadInputError } from '../src/run/errors.js';
-import { parseDisk, parseDuration, parseNetworking, parsePublish, parseSize } from '../src/run/specs.js';
+import { BadInputError } from '../src/core/errors.js';
+import { parseDisk, parseDuration, parseNetworking, parsePublish, parseSize } from '../src/core/specs.js';
 
 test('publish: linuxkit syntax, protocol defaults to tcp, optional bind address', (t) => {
   t.deepEqual(parsePublish('8080:80'), { hostPort: 8080, guestPort: 80, protocol: 'tcp' });

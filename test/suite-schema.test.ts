@@ -2,7 +2,7 @@
 import test from 'ava';
 import { parseSuite, SuiteError } from '../src/harness/suite.js';
 import { buildMatrix, parseShard, parseTarget } from '../src/harness/matrix.js';
-import { BadInputError } from '../src/run/errors.js';
+import { BadInputError } from '../src/core/errors.js';
 
 const broken: [name: string, yaml: string, message: string][] = [
   ['YAML syntax', 'image: x\nsteps: [\n', 'bad.yml:3:1: YAML:'],

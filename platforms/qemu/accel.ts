@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { arch as hostArchName, homedir, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Arch } from '../../src/image/types.js';
-import { BadInputError, PlatformUnavailableError } from '../../src/run/errors.js';
+import { BadInputError, PlatformUnavailableError } from '../../src/core/errors.js';
 
 export const ACCELS = ['auto', 'kvm', 'hvf', 'tcg'] as const;
 export type AccelChoice = (typeof ACCELS)[number];

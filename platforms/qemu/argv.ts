@@ -1,7 +1,7 @@
 // Builds QEMU's argument vector from a fully resolved configuration. Pure:
 // no file system, no probing, so every flag's effect is unit-tested exactly.
 import type { Arch } from '../../src/image/types.js';
-import type { Networking } from '../../src/run/specs.js';
+import type { Networking } from '../../src/core/specs.js';
 import type { PortMapping } from '../platform.js';
 import type { Accel } from './accel.js';
 

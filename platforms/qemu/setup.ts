@@ -4,9 +4,9 @@
 import { execa } from 'execa';
 import { copyFile, open, stat, truncate } from 'node:fs/promises';
 import { writeCidataIso } from '../../src/metadata/cidata-iso.js';
-import { PlatformError } from '../../src/run/errors.js';
+import { PlatformError } from '../../src/core/errors.js';
 import { shellQuote } from './argv.js';
-import { firstLine } from '../../src/run/text.js';
+import { firstLine } from '../../src/core/text.js';
 
 export type SetupAction =
   | { kind: 'create-disk'; path: string; format: string; sizeMiB: number; qemuImg: string }

@@ -2,8 +2,8 @@
 // line per error. Every command extends this to fold oclif's own errors
 // (unknown flag, missing argument, exclusive flags) into that line.
 import { Command } from '@oclif/core';
-import { ExitCode } from '../run/errors.js';
-import { redact } from '../run/redact.js';
+import { ExitCode } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 
 export abstract class LkrunCommand extends Command {
   protected override async catch(error: Error & { oclif?: { exit?: number }; code?: string }): Promise<unknown> {

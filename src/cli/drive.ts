@@ -2,9 +2,9 @@
 // Run, reap what killed runs left, plan or boot, run the console engine,
 // print the verdict (text or JSON), tear down on every path, and exit with
 // the code of the outcome.
-import { LkrunError, ExitCode, exitCodeOf } from '../run/errors.js';
-import { collectGarbage } from '../run/ledger.js';
-import { redact } from '../run/redact.js';
+import { LkrunError, ExitCode, exitCodeOf } from '../core/errors.js';
+import { collectGarbage } from '../core/ledger.js';
+import { redact } from '../core/redact.js';
 import { Run } from '../run/run.js';
 import { runSession, type SessionOptions, type SessionResult } from '../run/session.js';
 import type { Image } from '../image/types.js';

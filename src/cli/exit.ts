@@ -1,7 +1,7 @@
 // Leaving the process: flush stdout/stderr first (a pipe may still hold the
 // JSON result), then exit with the outcome's code even if a stray handle
 // (a terminal in raw mode, a socket) would keep Node alive.
-import { exitCodeOf } from '../run/errors.js';
+import { exitCodeOf } from '../core/errors.js';
 import { errorLine } from './drive.js';
 
 function flushed(stream: NodeJS.WriteStream): Promise<void> {

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import type { FailPattern } from '../console/monitor.js';
 import { DEFAULT_FAIL_PATTERNS } from '../console/monitor.js';
 import { ARCHES, type Arch } from '../image/types.js';
-import { BadInputError } from '../run/errors.js';
-import { parseDisk, parseDuration, parsePublish, parseRegex, parseSize } from '../run/specs.js';
+import { BadInputError } from '../core/errors.js';
+import { parseDisk, parseDuration, parsePublish, parseRegex, parseSize } from '../core/specs.js';
 import type { SessionOptions } from '../run/session.js';
 import type { BootOptions } from '../../platforms/platform.js';
 

@@ -3,7 +3,7 @@
 // and for silence (a stalled boot). It knows nothing of platforms: anything
 // that yields bytes can be monitored.
 import type { Readable, Writable } from 'node:stream';
-import { GuestPanicError, ExpectationFailedError, StallError, TimeoutError, type LkrunError } from '../run/errors.js';
+import { GuestPanicError, ExpectationFailedError, StallError, TimeoutError, type LkrunError } from '../core/errors.js';
 import { formatTimedLine, Transcript, type TimedLine } from './transcript.js';
 
 export interface FailPattern {

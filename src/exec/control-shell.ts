@@ -5,7 +5,7 @@
 // followed by its exit status. One command at a time.
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { LkrunError, TimeoutError } from '../run/errors.js';
+import { LkrunError, TimeoutError } from '../core/errors.js';
 
 export interface ExecResult {
   exitCode: number;

@@ -1,7 +1,7 @@
 // The job matrix: suites × targets, filtered by --target and --grep, and cut
 // into deterministic shards so several CI machines share one suite run.
 import type { Arch } from '../image/types.js';
-import { BadInputError } from '../run/errors.js';
+import { BadInputError } from '../core/errors.js';
 import type { JobPlan } from './results.js';
 import { imageFor, type Suite, type Target } from './suite.js';
 

@@ -2,7 +2,7 @@
 // plug-ins that receive events as the run goes (the shape of Playwright's
 // reporter interface) and write what they like at the end.
 import type { Arch } from '../image/types.js';
-import type { ExitCodeName } from '../run/errors.js';
+import type { ExitCodeName } from '../core/errors.js';
 import type { StepKind } from './suite-schema.js';
 
 export type StepStatus = 'passed' | 'failed' | 'skipped';

@@ -4,8 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { launch, type LaunchedMachine } from '../launch.js';
-import { InterruptedError, LkrunError, TimeoutError, type ExitCodeName } from '../run/errors.js';
-import { redact } from '../run/redact.js';
+import { InterruptedError, LkrunError, TimeoutError, type ExitCodeName } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import { targetUnavailable } from '../../platforms/registry.js';
 import type { MatrixJob } from './matrix.js';
 import { countJobs, type Attempt, type JobResult, type Reporter, type RunSummary, type StepResult } from './results.js';

@@ -3,7 +3,7 @@
 // it failed. The API does the work; this only maps YAML steps onto it.
 import { execa } from 'execa';
 import type { LaunchedMachine } from '../launch.js';
-import { ExpectationFailedError, TimeoutError } from '../run/errors.js';
+import { ExpectationFailedError, TimeoutError } from '../core/errors.js';
 import type { Step } from './suite.js';
 
 /** Timeouts for steps that name none (the job's own timeout still bounds them). */

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { Arch } from '../image/types.js';
-import { BadInputError } from '../run/errors.js';
-import { parseDuration } from '../run/specs.js';
+import { BadInputError } from '../core/errors.js';
+import { parseDuration } from '../core/specs.js';
 import { STEP_KINDS, STEP_SCHEMAS, SUITE_SCHEMA, type StepKind } from './suite-schema.js';
 
 export interface Target {

@@ -1,6 +1,6 @@
 // Error wording shared by the image detectors: every message is one line,
 // `image <path as given>: <what was found>, <what was expected>`.
-import { BadInputError } from '../run/errors.js';
+import { BadInputError } from '../core/errors.js';
 
 export function imageError(given: string, what: string, cause?: unknown): BadInputError {
   return new BadInputError(`image ${given}: ${what}`, cause === undefined ? undefined : { cause });

@@ -5,7 +5,7 @@
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve as absolute } from 'node:path';
-import { LkrunError } from '../run/errors.js';
+import { LkrunError } from '../core/errors.js';
 import type { ArchEvidence } from './arch.js';
 import { inspectDisk } from './disk.js';
 import { fsError, imageError, NotReadable } from './fail.js';

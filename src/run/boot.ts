@@ -4,9 +4,9 @@ import { createWriteStream } from 'node:fs';
 import type { BootOptions, Machine, MachineExit, Platform } from '../../platforms/platform.js';
 import { ConsoleMonitor, DEFAULT_FAIL_PATTERNS, type FailPattern } from '../console/monitor.js';
 import type { Image } from '../image/types.js';
-import { PlatformError } from './errors.js';
+import { PlatformError } from '../core/errors.js';
 import type { Run } from './run.js';
-import { firstLine } from './text.js';
+import { firstLine } from '../core/text.js';
 
 export interface MonitorSettings {
   failOn?: FailPattern[];

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InterruptedError } from './errors.js';
-import { Ledger } from './ledger.js';
+import { InterruptedError } from '../core/errors.js';
+import { Ledger } from '../core/ledger.js';
 
 export interface CleanupStep {
   name: string;

@@ -7,7 +7,7 @@ import { formatSeconds, type ConsoleMatch, type ConsoleMonitor } from '../consol
 import { attachTerminal } from '../console/terminal.js';
 import type { Image } from '../image/types.js';
 import { createMonitor, startMachine, type MonitorSettings } from './boot.js';
-import { ExpectationFailedError, LkrunError, PlatformError, TimeoutError } from './errors.js';
+import { ExpectationFailedError, LkrunError, PlatformError, TimeoutError } from '../core/errors.js';
 import type { Run } from './run.js';
 
 export interface SessionOptions extends MonitorSettings {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { LkrunCommand } from '../base.js';
-import { collectGarbage } from '../../run/ledger.js';
+import { collectGarbage } from '../../core/ledger.js';
 import { exit } from '../exit.js';
 
 export default class Gc extends LkrunCommand {

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { LkrunCommand } from '../base.js';
 import { resolveImage } from '../../image/resolve.js';
-import { parseNetworking } from '../../run/specs.js';
+import { parseNetworking } from '../../core/specs.js';
 import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
 import { drive } from '../drive.js';
 import { exit } from '../exit.js';

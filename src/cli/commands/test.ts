@@ -8,9 +8,9 @@ import { createReporter } from '../../harness/reporters/index.js';
 import type { RunSummary } from '../../harness/results.js';
 import { runMatrix } from '../../harness/runner.js';
 import { loadSuite } from '../../harness/suite.js';
-import { BadInputError, ExitCode, InterruptedError } from '../../run/errors.js';
-import { collectGarbage } from '../../run/ledger.js';
-import { parseRegex } from '../../run/specs.js';
+import { BadInputError, ExitCode, InterruptedError } from '../../core/errors.js';
+import { collectGarbage } from '../../core/ledger.js';
+import { parseRegex } from '../../core/specs.js';
 import { exit } from '../exit.js';
 import { requestedAccel } from '../../../platforms/qemu/accel.js';
 

@@ -1,6 +1,6 @@
 // The suite-run reporters, by the name `--reporter` takes.
 import type { Reporter } from '../results.js';
-import { BadInputError } from '../../run/errors.js';
+import { BadInputError } from '../../core/errors.js';
 import { HtmlReporter } from './html.js';
 import { JsonReporter } from './json.js';
 import { JunitReporter } from './junit.js';

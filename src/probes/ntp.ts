@@ -4,7 +4,7 @@
 // a test must check (mode, originate timestamp, stratum, leap indicator).
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { ExpectationFailedError, TimeoutError } from '../../run/errors.js';
+import { ExpectationFailedError, TimeoutError } from '../core/errors.js';
 
 const NTP_EPOCH_OFFSET = 2_208_988_800; // seconds from 1900 to 1970
 

@@ -1,6 +1,6 @@
 // Host-side probe: an HTTP request through a published port answers with the
 // expected status (and body pattern). Retries until the deadline.
-import { TimeoutError } from '../../run/errors.js';
+import { TimeoutError } from '../core/errors.js';
 
 export interface HttpExpectation {
   status?: number;

@@ -1,7 +1,7 @@
 // Host-side probe: a TCP connection to a published port succeeds. Retries
 // until the deadline, since the guest service may still be starting.
 import { connect } from 'node:net';
-import { TimeoutError } from '../../run/errors.js';
+import { TimeoutError } from '../core/errors.js';
 
 export async function probeTcp(
   host: string,
