@@ -224,13 +224,13 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       uefi: options.uefi,
       extra: options.platformOptions,
     };
-    const platform = entry.create();
+    const platform = await entry.create();
     const failOn: FailPattern[] = [
       ...DEFAULT_FAIL_PATTERNS,
       ...(options.failOn ?? []).map((p) => ({ pattern: toRegExp(p), kind: 'fail' as const })),
     ];
     const monitor = createMonitor({ failOn, stallTimeoutMs: options.stallTimeoutMs, logFile: options.log }, run);
-    const started = await startMachine(platform, image, entry.options(common), monitor, run);
+    const started = await startMachine(platform, image, await entry.options(common), monitor, run);
     if (options.echo) {
       const echo = options.echo;
       started.machine.console.on('data', (chunk: Buffer) => echo.write(chunk));
