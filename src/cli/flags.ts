@@ -1,4 +1,32 @@
-// Flags every platform command shares, and their conversion into typed options.
+// Flags shared by every command, and their conversion into typed options.
+//
+// A platform command (qemu today; gcp, vcenter, hyperkit, vfkit next) is
+// thin: it is a PlatformCommand (src/cli/platform-command.ts) whose flags are
+// the shared groups plus its own, and which turns its own flags into the
+// entry's `extra` options. Its registry entry (platforms/registry.ts) does
+// the rest. For example:
+//
+//   export default class Gcp extends PlatformCommand {
+//     static override platform = 'gcp';
+//     static override summary = 'Boot a LinuxKit image on Google Compute Engine';
+//     static override examples = ['<%= config.bin %> gcp images/out/x86_64/ntpd.img.tar.gz --project p'];
+//     static override args = imageArgs;
+//     static override flags = {
+//       ...machineFlags, ...checkFlags, ...outputFlags,
+//       project: Flags.string({ description: 'GCP project', helpGroup: 'GCP' }),
+//       tag: repeatable({ description: 'network tag (repeatable)', helpGroup: 'GCP' }),
+//     };
+//     protected platformOptions(flags: Flags<typeof Gcp>) { return { extra: { project: flags.project } } }
+//   }
+//
+// Rules every command follows (tests enforce them):
+// - A flag given more than once is declared with `repeatable()`, never with
+//   `multiple: true` directly: oclif's plain multiple flags are greedy and
+//   swallow the positional arguments after them (`--expect x IMAGE`).
+// - Every example in `examples` runs as written with `--dry-run` appended,
+//   against the test images (images/out after `npm run images`).
+// - Flag values are checked before anything is created (validateRunFlags):
+//   bad input exits 2 with one line, leaving no state directory or ledger.
 import { Flags } from '@oclif/core';
 import { readFileSync } from 'node:fs';
 import type { FailPattern } from '../console/monitor.js';
@@ -8,23 +36,33 @@ import { BadInputError } from '../core/errors.js';
 import { parseDisk, parseDuration, parsePublish, parseRegex, parseSize } from '../core/specs.js';
 import type { SessionOptions } from '../run/session.js';
 import type { BootOptions } from '../../platforms/platform.js';
+import { checkCreatableDir, checkWritableFile } from './paths.js';
 
-export const bootFlags = {
+type RepeatableOptions = Omit<Parameters<typeof Flags.string>[0] & object, 'multiple' | 'multipleNonGreedy' | 'delimiter' | 'default'>;
+
+/**
+ * A flag users may give several times (`-e a -e b`). Each occurrence takes
+ * exactly one value, so flags go before or after positional arguments alike.
+ */
+export function repeatable(options: RepeatableOptions) {
+  return Flags.string({ ...options, multiple: true, multipleNonGreedy: true });
+}
+
+/** What the machine is: every platform command has these. */
+export const machineFlags = {
   arch: Flags.string({
     description: 'guest architecture: x86_64 or aarch64 (default: the kernel header, else the host)',
     helpGroup: 'MACHINE',
   }),
   cpus: Flags.string({ description: 'number of CPUs', default: '1', helpGroup: 'MACHINE' }),
   mem: Flags.string({ description: 'memory in MiB, or with a unit (512M, 2G)', default: '1024', helpGroup: 'MACHINE' }),
-  disk: Flags.string({
+  disk: repeatable({
     description: 'extra disk [file=]PATH[,size=1G][,format=qcow2]; created when missing (repeatable)',
-    multiple: true,
     helpGroup: 'MACHINE',
   }),
-  publish: Flags.string({
+  publish: repeatable({
     char: 'p',
     description: 'publish a guest port: [IP:]HOST:GUEST[/tcp|udp] (repeatable)',
-    multiple: true,
     helpGroup: 'MACHINE',
   }),
   data: Flags.string({
@@ -37,16 +75,15 @@ export const bootFlags = {
   'keep-state': Flags.boolean({ description: 'keep the temporary state directory', helpGroup: 'MACHINE' }),
 };
 
-export const runFlags = {
-  expect: Flags.string({
+/** What the console must (not) show, and for how long to wait. */
+export const checkFlags = {
+  expect: repeatable({
     char: 'e',
     description: 'regex the console must show; repeatable, matched in order',
-    multiple: true,
     helpGroup: 'CHECKS',
   }),
-  'fail-on': Flags.string({
-    description: 'regex that fails the run when the console shows it (adds to "Kernel panic")',
-    multiple: true,
+  'fail-on': repeatable({
+    description: 'regex that fails the run when the console shows it (adds to "Kernel panic"; repeatable)',
     helpGroup: 'CHECKS',
   }),
   timeout: Flags.string({ description: 'give up after this long (90, 90s, 2m)', helpGroup: 'CHECKS' }),
@@ -55,6 +92,10 @@ export const runFlags = {
     description: 'stop as soon as the last --expect matched instead of waiting for poweroff',
     helpGroup: 'CHECKS',
   }),
+};
+
+/** Where the result goes. */
+export const outputFlags = {
   log: Flags.string({ description: 'write a timestamped console transcript to FILE', helpGroup: 'OUTPUT' }),
   'dry-run': Flags.boolean({ description: 'print the exact commands a run would make, and exit', helpGroup: 'OUTPUT' }),
   json: Flags.boolean({ description: 'print a machine-readable result on stdout (the console is not echoed)', helpGroup: 'OUTPUT' }),
@@ -69,6 +110,7 @@ export interface BootFlagValues {
   publish?: string[];
   data?: string;
   'data-file'?: string;
+  state?: string;
 }
 
 export interface RunFlagValues {
@@ -120,6 +162,7 @@ export function sessionOptionsFrom(flags: RunFlagValues): SessionOptions {
   ];
   const expect = (flags.expect ?? []).map((p) => parseRegex(p, '--expect'));
   if (flags['until-expect'] && expect.length === 0) throw new BadInputError('--until-expect needs at least one --expect');
+  if (flags.log !== undefined) checkWritableFile(flags.log, '--log');
   return {
     expect,
     failOn,
@@ -128,4 +171,10 @@ export function sessionOptionsFrom(flags: RunFlagValues): SessionOptions {
     untilExpect: flags['until-expect'],
     logFile: flags.log,
   };
+}
+
+/** `--state`: a directory (created when missing) that is kept after the run. */
+export function stateDirFrom(flags: BootFlagValues): string | undefined {
+  if (flags.state !== undefined) checkCreatableDir(flags.state, '--state');
+  return flags.state;
 }
