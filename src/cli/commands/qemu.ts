@@ -27,7 +27,7 @@ EXIT CODES
 
   static override examples = [
     '<%= config.bin %> qemu images/out/x86_64/ntpd --expect "service ntpd running" --until-expect --timeout 2m',
-    '<%= config.bin %> qemu -e "service ntpd running" -e "ntpd.*synced" --until-expect images/out/x86_64/ntpd',
+    '<%= config.bin %> qemu -e "Linux version" -e "service ntpd running" --until-expect images/out/x86_64/ntpd',
     '<%= config.bin %> qemu --arch aarch64 images/out/aarch64/ntpd-efi.iso',
     '<%= config.bin %> qemu -p 8123:123/udp --disk size=2G,format=qcow2 images/out/x86_64/ntpd.iso',
     '<%= config.bin %> qemu --dry-run images/out/x86_64/ntpd-efi.qcow2',
