@@ -1,0 +1,48 @@
+// The CLI as tests see it: every oclif command class (found the way oclif
+// finds them, from dist/src/cli/commands), and a private environment per
+// test so that what a run leaves behind can be listed afterwards.
+import { type Command, Config } from '@oclif/core';
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { ROOT } from './lkrun.js';
+
+export interface LoadedCommand {
+  id: string;
+  Class: Command.Class;
+}
+
+/** Every command lkrun has, loaded through oclif's own discovery. */
+export async function loadCommands(): Promise<LoadedCommand[]> {
+  const config = await Config.load(ROOT);
+  return Promise.all(config.commands.map(async (c) => ({ id: c.id, Class: await c.load() })));
+}
+
+export interface IsolatedEnv {
+  env: Record<string, string>;
+  /** What was created under the private state home (ledgers) and runtime dir (state directories). */
+  leftovers(): string[];
+}
+
+/** Private XDG homes: ledgers go to XDG_STATE_HOME, state directories to XDG_RUNTIME_DIR. */
+export function isolatedEnv(): IsolatedEnv {
+  const base = mkdtempSync(join(tmpdir(), 'lkrun-cli-'));
+  const env: Record<string, string> = {
+    LKRUN_ACCEL: 'tcg',
+    XDG_STATE_HOME: join(base, 'state'),
+    XDG_CACHE_HOME: join(base, 'cache'),
+    XDG_RUNTIME_DIR: join(base, 'runtime'),
+  };
+  for (const dir of ['state', 'cache', 'runtime']) mkdirSync(join(base, dir));
+  return {
+    env,
+    leftovers: () => ['state', 'runtime'].flatMap((dir) => walk(join(base, dir)).map((p) => relative(base, p))),
+  };
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const path = join(dir, d.name);
+    return d.isDirectory() ? [path, ...walk(path)] : [path];
+  });
+}
