@@ -2,7 +2,7 @@
 // finds them, from dist/src/cli/commands), and a private environment per
 // test so that what a run leaves behind can be listed afterwards.
 import { type Command, Config } from '@oclif/core';
-import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { ROOT } from './lkrun.js';
@@ -45,4 +45,24 @@ function walk(dir: string): string[] {
     const path = join(dir, d.name);
     return d.isDirectory() ? [path, ...walk(path)] : [path];
   });
+}
+
+export interface QemuStub {
+  /** Put first on PATH. */
+  dir: string;
+  /** One line per QEMU start: its arguments. */
+  starts(): string[];
+}
+
+/** Stand-ins for qemu-system-* that record every start and fail at once. */
+export function qemuStub(): QemuStub {
+  const dir = mkdtempSync(join(tmpdir(), 'lkrun-qemu-stub-'));
+  const record = join(dir, 'starts');
+  for (const arch of ['x86_64', 'aarch64']) {
+    writeFileSync(join(dir, `qemu-system-${arch}`), `#!/bin/sh\necho "$*" >> '${record}'\nexit 1\n`, { mode: 0o755 });
+  }
+  return {
+    dir,
+    starts: () => (existsSync(record) ? readFileSync(record, 'utf8').trim().split('\n') : []),
+  };
 }
