@@ -86,7 +86,7 @@ test.serial('control: the same isolation sees a run that does start QEMU, and wh
   const r = await result;
   t.is(r.exitCode, 6, r.stderr);
   t.is(stub.starts().length, 1);
-  t.regex(stub.starts()[0] ?? '', /-kernel \S+ntpd-kernel/);
+  t.regex(stub.starts()[0]?.args ?? '', /-kernel \S+ntpd-kernel/);
   t.true(
     isolated.leftovers().some((p) => p.startsWith('state/lkrun')),
     'the run touched its ledger directory',

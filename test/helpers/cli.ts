@@ -20,8 +20,11 @@ export async function loadCommands(): Promise<LoadedCommand[]> {
 
 export interface IsolatedEnv {
   env: Record<string, string>;
-  /** What was created under the private state home (ledgers) and runtime dir (state directories). */
-  leftovers(): string[];
+  /**
+   * What was created under the private state home (ledgers) and runtime dir
+   * (state directories); `keepBaseDirs` ignores lkrun's own empty base directories.
+   */
+  leftovers(options?: { keepBaseDirs?: boolean }): string[];
 }
 
 /** Private XDG homes: ledgers go to XDG_STATE_HOME, state directories to XDG_RUNTIME_DIR. */
@@ -36,9 +39,15 @@ export function isolatedEnv(): IsolatedEnv {
   for (const dir of ['state', 'cache', 'runtime']) mkdirSync(join(base, dir));
   return {
     env,
-    leftovers: () => ['state', 'runtime'].flatMap((dir) => walk(join(base, dir)).map((p) => relative(base, p))),
+    leftovers: ({ keepBaseDirs = false } = {}) =>
+      ['state', 'runtime']
+        .flatMap((dir) => walk(join(base, dir)).map((p) => relative(base, p)))
+        .filter((p) => !keepBaseDirs || !BASE_DIRS.includes(p)),
   };
 }
+
+/** Where lkrun keeps ledgers and state directories; they may stay, empty, after a run. */
+const BASE_DIRS = ['state/lkrun', 'state/lkrun/runs', 'runtime/lkrun'];
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
@@ -50,19 +59,30 @@ function walk(dir: string): string[] {
 export interface QemuStub {
   /** Put first on PATH. */
   dir: string;
-  /** One line per QEMU start: its arguments. */
-  starts(): string[];
+  /** One entry per QEMU start: its pid and arguments. */
+  starts(): { pid: number; args: string }[];
 }
 
-/** Stand-ins for qemu-system-* that record every start and fail at once. */
-export function qemuStub(): QemuStub {
+/**
+ * Stand-ins for qemu-system-* that record every start. `fail` exits at once
+ * with status 1; `hang` prints a console line and runs until SIGKILL (it
+ * ignores SIGTERM, so stopping it takes lkrun's whole grace period).
+ */
+export function qemuStub(mode: 'fail' | 'hang' = 'fail'): QemuStub {
   const dir = mkdtempSync(join(tmpdir(), 'lkrun-qemu-stub-'));
   const record = join(dir, 'starts');
+  const body = mode === 'fail' ? 'exit 1' : "trap '' TERM\necho 'stub console up'\nwhile :; do sleep 1; done";
   for (const arch of ['x86_64', 'aarch64']) {
-    writeFileSync(join(dir, `qemu-system-${arch}`), `#!/bin/sh\necho "$*" >> '${record}'\nexit 1\n`, { mode: 0o755 });
+    writeFileSync(join(dir, `qemu-system-${arch}`), `#!/bin/sh\necho "$$ $*" >> '${record}'\n${body}\n`, { mode: 0o755 });
   }
   return {
     dir,
-    starts: () => (existsSync(record) ? readFileSync(record, 'utf8').trim().split('\n') : []),
+    starts: () =>
+      existsSync(record)
+        ? readFileSync(record, 'utf8')
+            .trim()
+            .split('\n')
+            .map((line) => ({ pid: Number(line.split(' ')[0]), args: line.slice(line.indexOf(' ') + 1) }))
+        : [],
   };
 }
