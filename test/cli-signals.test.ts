@@ -108,13 +108,22 @@ async function whenQemuRuns(p: Started): Promise<number> {
   return first.pid;
 }
 
-for (const [command, args] of [
-  ['qemu', () => ['qemu', ntpd]],
-  ['test', () => ['test', suiteFile(), '-t', 'qemu/x86_64', '-r', 'json', '--out', tempDir()]],
-] as const) {
+const runs: { command: string; args: () => { args: string[]; report?: string } }[] = [
+  { command: 'qemu', args: () => ({ args: ['qemu', ntpd] }) },
+  {
+    command: 'test',
+    args: () => {
+      const out = tempDir();
+      return { args: ['test', suiteFile(), '-t', 'qemu/x86_64', '-r', 'json', '--out', out], report: join(out, 'results.json') };
+    },
+  },
+];
+
+for (const { command, args } of runs) {
   test.serial(`lkrun ${command}: SIGHUP during a run tears it down and exits 129`, async (t) => {
     if (!built(ntpd)) return t.log(NOT_BUILT) as never;
-    const p = start(args());
+    const given = args();
+    const p = start(given.args);
     const qemuPid = await whenQemuRuns(p);
     process.kill(p.pid, 'SIGHUP');
     const r = await p.ended;
@@ -122,11 +131,12 @@ for (const [command, args] of [
     clean(t, r.stderr);
     t.false(pidAlive(qemuPid), 'QEMU stopped');
     t.deepEqual(p.isolated.leftovers({ keepBaseDirs: true }), [], 'ledger and state directory removed');
+    if (given.report) t.regex(readFileSync(given.report, 'utf8'), /interrupted by SIGHUP/, 'the reports are still written');
   });
 
   test.serial(`lkrun ${command}: a second SIGINT during teardown leaves at once, naming what it left`, async (t) => {
     if (!built(ntpd)) return t.log(NOT_BUILT) as never;
-    const p = start(args());
+    const p = start(args().args);
     const qemuPid = await whenQemuRuns(p);
     process.kill(p.pid, 'SIGINT');
     // The stand-in ignores SIGTERM, so teardown waits out its whole grace period (1.5 s).
