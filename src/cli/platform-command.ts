@@ -5,10 +5,8 @@
 import { Args, type Interfaces } from '@oclif/core';
 import { arch as nodeArch } from 'node:os';
 import type { Arch, ResolveOptions } from '../image/types.js';
-import { resolveImage } from '../image/resolve.js';
 import type { CommonLaunchOptions } from '../../platforms/platform.js';
 import { LkrunCommand } from './base.js';
-import { drive } from './drive.js';
 import { exit } from './exit.js';
 import { bootOptionsFrom, checkFlags, machineFlags, outputFlags, parseArch, sessionOptionsFrom, stateDirFrom } from './flags.js';
 
@@ -47,6 +45,9 @@ export abstract class PlatformCommand extends LkrunCommand {
     const { args, flags } = await this.parse({ args: command.args, flags: command.flags, strict: command.strict });
     let code: number;
     try {
+      // oclif imports every command to list them, for any lkrun invocation:
+      // what runs a machine loads only when one is run.
+      const [{ drive }, { resolveImage }] = await Promise.all([import('./drive.js'), import('../image/resolve.js')]);
       code = await drive({
         platform: command.platform,
         label: args.image.split('/').pop() ?? command.platform,

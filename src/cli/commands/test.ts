@@ -3,19 +3,12 @@ import { LkrunCommand } from '../base.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { buildMatrix, parseShard, parseTarget } from '../../harness/matrix.js';
-import { createReporter } from '../../harness/reporters/index.js';
 import type { RunSummary } from '../../harness/results.js';
-import { runMatrix } from '../../harness/runner.js';
-import { loadSuite } from '../../harness/suite.js';
 import { BadInputError, ExitCode } from '../../core/errors.js';
-import { collectGarbage } from '../../core/ledger.js';
-import { parseRegex } from '../../core/specs.js';
 import { exit } from '../exit.js';
 import { repeatable } from '../flags.js';
 import { checkCreatableDir } from '../paths.js';
 import { installSignalHandlers, interrupted, interruptedExitCode } from '../signals.js';
-import { requestedAccel } from '../../../platforms/qemu/accel.js';
 
 export default class Test extends LkrunCommand {
   static override summary = 'Run suites of checks on images across a matrix of targets, with CI reports';
@@ -60,6 +53,25 @@ EXIT CODES
     installSignalHandlers();
     let code: number;
     try {
+      // oclif imports every command to list them, for any lkrun invocation:
+      // the harness (YAML, schemas, reporters, QEMU) loads only when used.
+      const [
+        { buildMatrix, parseShard, parseTarget },
+        { createReporter },
+        { runMatrix },
+        { loadSuite },
+        { collectGarbage },
+        { parseRegex },
+        { requestedAccel },
+      ] = await Promise.all([
+        import('../../harness/matrix.js'),
+        import('../../harness/reporters/index.js'),
+        import('../../harness/runner.js'),
+        import('../../harness/suite.js'),
+        import('../../core/ledger.js'),
+        import('../../core/specs.js'),
+        import('../../../platforms/qemu/accel.js'),
+      ]);
       // Every flag is checked, also for --list, before a job or file exists.
       const files = args.suites?.length ? args.suites : defaultSuites();
       const suites = files.map(loadSuite);
