@@ -1,32 +1,38 @@
 // Flags shared by every command, and their conversion into typed options.
 //
-// A platform command (qemu today; gcp, vcenter, hyperkit, vfkit next) is
-// thin: it is a PlatformCommand (src/cli/platform-command.ts) whose flags are
-// the shared groups plus its own, and which turns its own flags into the
-// entry's `extra` options. Its registry entry (platforms/registry.ts) does
-// the rest. For example:
+// A platform command (qemu today; gcp, vcenter, hyperkit, vfkit next) is a
+// few lines: a PlatformCommand (src/cli/platform-command.ts) naming its
+// registry entry (platforms/registry.ts), with the shared flag groups
+// (`platformFlags` = machineFlags + checkFlags + outputFlags) plus its own,
+// and ownOptions() turning its own flags into options. The IMAGE argument,
+// validation, the Run, signals, --dry-run, --json and the exit code are the
+// base class's. For example (src/cli/commands/gcp.ts):
 //
 //   export default class Gcp extends PlatformCommand {
 //     static override platform = 'gcp';
 //     static override summary = 'Boot a LinuxKit image on Google Compute Engine';
-//     static override examples = ['<%= config.bin %> gcp images/out/x86_64/ntpd.img.tar.gz --project p'];
-//     static override args = imageArgs;
+//     static override examples = ['<%= config.bin %> gcp --project p images/out/x86_64/ntpd.img.tar.gz'];
 //     static override flags = {
-//       ...machineFlags, ...checkFlags, ...outputFlags,
-//       project: Flags.string({ description: 'GCP project', helpGroup: 'GCP' }),
+//       ...platformFlags,
+//       project: Flags.string({ description: 'GCP project (env CLOUDSDK_CORE_PROJECT)', helpGroup: 'GCP' }),
 //       tag: repeatable({ description: 'network tag (repeatable)', helpGroup: 'GCP' }),
 //     };
-//     protected platformOptions(flags: Flags<typeof Gcp>) { return { extra: { project: flags.project } } }
+//     protected override ownOptions(flags: Interfaces.InferredFlags<typeof Gcp.flags>): OwnOptions {
+//       return { extra: { project: flags.project, tags: flags.tag } };
+//     }
 //   }
 //
-// Rules every command follows (tests enforce them):
+// Rules every command follows (test/cli-*.test.ts enforce them):
 // - A flag given more than once is declared with `repeatable()`, never with
 //   `multiple: true` directly: oclif's plain multiple flags are greedy and
 //   swallow the positional arguments after them (`--expect x IMAGE`).
 // - Every example in `examples` runs as written with `--dry-run` appended,
 //   against the test images (images/out after `npm run images`).
-// - Flag values are checked before anything is created (validateRunFlags):
-//   bad input exits 2 with one line, leaving no state directory or ledger.
+// - Flags are checked before anything is created (sessionOptionsFrom,
+//   bootOptionsFrom, stateDirFrom, src/cli/paths.ts): bad input exits 2 with
+//   one line, leaving no state directory, ledger or process.
+// - Commands that start something install src/cli/signals.ts's handlers
+//   (PlatformCommand does) and exit with 128+n when interrupted.
 import { Flags } from '@oclif/core';
 import { readFileSync } from 'node:fs';
 import type { FailPattern } from '../console/monitor.js';
