@@ -46,3 +46,10 @@ export function fsError(given: string, file: string, error: unknown): BadInputEr
  * Detectors catch it and fall back; it never reaches the user.
  */
 export class NotReadable extends Error {}
+
+/**
+ * Internal: what is wrong inside a file's structure ("gzip member at byte 0 is
+ * cut: ..."), thrown by the integrity checks. The caller, which knows which
+ * file it was and what it was for, words it as a BadInputError.
+ */
+export class Corrupt extends Error {}

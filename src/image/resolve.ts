@@ -8,11 +8,13 @@ import { resolve as absolute } from 'node:path';
 import { LkrunError } from '../core/errors.js';
 import type { ArchEvidence } from './arch.js';
 import { inspectDisk } from './disk.js';
-import { fsError, imageError, NotReadable } from './fail.js';
+import { Corrupt, fsError, imageError, NotReadable } from './fail.js';
 import { inspectGzip } from './gcp.js';
 import { isGzip } from './gzip.js';
 import { inspectIso, isIso, ISO_MAGIC_OFFSET } from './iso.js';
-import { inspectKernel, NOT_A_KERNEL, type KernelInfo } from './kernel.js';
+import { checkInitrd } from './initrd.js';
+import { checkKernel, inspectKernel, NOT_A_KERNEL, type KernelInfo } from './kernel.js';
+import { checkSquashfs } from './squashfs.js';
 import { companion, companionPrefix, hasOutputSuffix, imageName } from './names.js';
 import { isQcow2, Qcow2Guest, readQcow2Header } from './qcow2.js';
 import { FileSource, hasBytes, withFile } from './source.js';
@@ -211,6 +213,7 @@ async function resolvePrefix(given: string, prefix: string, kernelPath: string, 
     kernel = await withFileMapped(given, kernelPath, inspectKernel);
     if (!kernel) throw imageError(given, kernelPath === given ? NOT_A_KERNEL : `${kernelPath} is ${NOT_A_KERNEL}`);
   }
+  await verifyFile(given, kernelPath, 'kernel', checkKernel);
 
   const hasInitrd = opts.force !== 'squashfs' && Boolean(await statOrUndefined(given, initrd));
   const hasSquashfs = opts.force !== 'kernel' && !hasInitrd && Boolean(await statOrUndefined(given, squashfs));
@@ -221,6 +224,7 @@ async function resolvePrefix(given: string, prefix: string, kernelPath: string, 
   }
   const rootfs = hasInitrd ? initrd : squashfs;
   await requireFile(given, rootfs, 'expected a non-empty file');
+  await verifyFile(given, rootfs, hasInitrd ? 'initrd' : 'squashfs', hasInitrd ? checkInitrd : checkSquashfs);
 
   let cmdline: string | undefined;
   const cst = await statOrUndefined(given, cmdlinePath);
@@ -269,6 +273,16 @@ async function requireFile(given: string, file: string, expected: string): Promi
   if (!st.isFile()) throw imageError(given, `${file} is a ${fileKind(st)}, ${expected}`);
   if (st.size === 0) throw imageError(given, `${file} is empty (0 bytes), ${expected}`);
   await withFileMapped(given, file, async () => undefined);
+}
+
+/** Runs an integrity check on `file`; a Corrupt finding becomes a one-line BadInputError naming the file. */
+async function verifyFile(given: string, file: string, role: string, check: (src: FileSource) => Promise<void>): Promise<void> {
+  try {
+    await withFileMapped(given, file, check);
+  } catch (error) {
+    if (!(error instanceof Corrupt)) throw error;
+    throw imageError(given, `${role}${file === given ? '' : ` ${file}`} is truncated or corrupt: ${error.message}`);
+  }
 }
 
 async function withFileMapped<T>(given: string, file: string, fn: (src: FileSource) => Promise<T>): Promise<T> {
