@@ -15,6 +15,8 @@ export interface Qcow2Header {
   size: number;
   l1Size: number;
   l1Offset: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
   hasBacking: boolean;
   /** Why guest data cannot be read directly, when it cannot. */
   unreadable?: string;
@@ -41,8 +43,31 @@ export async function readQcow2Header(src: ByteSource, given: string): Promise<Q
     size: u64be(h, 24),
     l1Size: h.readUInt32BE(36),
     l1Offset: u64be(h, 40),
+    refcountTableOffset: u64be(h, 48),
+    refcountTableClusters: h.readUInt32BE(56),
     hasBacking: u64be(h, 8) !== 0,
   };
+  const backingOffset = u64be(h, 8);
+  const backingLength = h.readUInt32BE(16);
+  const fail = (what: string) => imageError(given, what);
+  if (version === 3 && h.length < 104) throw fail(`truncated qcow2 image: version 3 header is ${h.length} bytes, expected 104`);
+  const clusterSize = 2 ** clusterBits;
+  if (header.size === 0) throw fail('invalid qcow2 header: virtual disk size is 0');
+  const l2Span = clusterSize * (clusterSize / 8);
+  const l1Needed = Math.ceil(header.size / l2Span);
+  if (header.l1Size < l1Needed) {
+    throw fail(`invalid qcow2 header: L1 table has ${header.l1Size} entries, a virtual disk of ${header.size} bytes needs ${l1Needed}`);
+  }
+  const within = (what: string, offset: number, length: number, aligned: boolean) => {
+    if (aligned && offset % clusterSize !== 0) throw fail(`invalid qcow2 header: ${what} at byte ${offset} is not cluster-aligned`);
+    if (offset + length > src.size) {
+      throw fail(`truncated qcow2 image: ${what} at byte ${offset} ends at byte ${offset + length} but the file is ${src.size} bytes`);
+    }
+  };
+  within('L1 table', header.l1Offset, header.l1Size * 8, true);
+  if (header.refcountTableClusters === 0) throw fail('invalid qcow2 header: no refcount table');
+  within('refcount table', header.refcountTableOffset, header.refcountTableClusters * clusterSize, true);
+  if (header.hasBacking) within('backing file name', backingOffset, backingLength, false);
   const incompatible = version === 3 && h.length >= 80 ? h.readBigUInt64BE(72) : 0n;
   if (h.readUInt32BE(32) !== 0) header.unreadable = 'encrypted';
   else if (incompatible & (1n << 2n)) header.unreadable = 'external data file';
@@ -130,5 +155,59 @@ export class Qcow2Guest implements ByteSource {
 
   private truncated(what: string, end: number): Error {
     return imageError(this.given, `truncated qcow2 image: ${what} ends at byte ${end} but the file is ${this.file.size} bytes`);
+  }
+}
+
+/** Reading more L2 and refcount tables than this to check a huge image is not worth the wait. */
+const MAX_TABLE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Throws when any cluster the image's tables point at (L2 tables, data
+ * clusters, refcount blocks) lies past the end of the file: a cut image,
+ * which would otherwise boot into read errors or the firmware's shell.
+ */
+export async function checkQcow2Clusters(src: ByteSource, header: Qcow2Header, given: string): Promise<void> {
+  const clusterSize = 2 ** header.clusterBits;
+  let budget = MAX_TABLE_BYTES;
+  const check = (what: string, offset: number, end: number) => {
+    if (end > src.size) {
+      throw imageError(given, `truncated qcow2 image: ${what} at byte ${offset} ends at byte ${end} but the file is ${src.size} bytes`);
+    }
+  };
+  const table = async (what: string, offset: number, length: number): Promise<Buffer | undefined> => {
+    check(what, offset, offset + length);
+    if (budget < length) return undefined;
+    budget -= length;
+    return src.read(offset, length);
+  };
+
+  const refcounts = await table('refcount table', header.refcountTableOffset, header.refcountTableClusters * clusterSize);
+  for (let i = 0; refcounts && i + 8 <= refcounts.length; i += 8) {
+    const block = Number(refcounts.readBigUInt64BE(i) & ~0x1ffn);
+    if (block) check('refcount block', block, block + clusterSize);
+  }
+
+  // With an external data file or 16-byte extended L2 entries, host offsets are not this file's clusters.
+  if (header.unreadable === 'external data file' || header.unreadable === 'extended L2 entries') return;
+  const l1 = await table('L1 table', header.l1Offset, header.l1Size * 8);
+  const csizeShift = 62 - (header.clusterBits - 8);
+  const csizeMask = (1n << BigInt(header.clusterBits - 8)) - 1n;
+  for (let i = 0; l1 && i + 8 <= l1.length; i += 8) {
+    const l2Offset = Number(l1.readBigUInt64BE(i) & OFFSET_MASK);
+    if (!l2Offset) continue;
+    const l2 = await table('L2 table', l2Offset, clusterSize);
+    if (!l2) return;
+    for (let j = 0; j + 8 <= l2.length; j += 8) {
+      const entry = l2.readBigUInt64BE(j);
+      if (entry & COMPRESSED) {
+        const at = Number(entry & ((1n << BigInt(csizeShift)) - 1n));
+        const sectors = Number((entry >> BigInt(csizeShift)) & csizeMask) + 1;
+        // The last compressed cluster may stop short of its final 512-byte sector.
+        check('compressed cluster', at, at - (at % 512) + sectors * 512 - 511);
+        continue;
+      }
+      const host = Number(entry & OFFSET_MASK);
+      if (host) check('data cluster', host, host + clusterSize);
+    }
   }
 }

@@ -16,7 +16,7 @@ import { checkInitrd } from './initrd.js';
 import { checkKernel, inspectKernel, NOT_A_KERNEL, type KernelInfo } from './kernel.js';
 import { checkSquashfs } from './squashfs.js';
 import { companion, companionPrefix, hasOutputSuffix, imageName } from './names.js';
-import { isQcow2, Qcow2Guest, readQcow2Header } from './qcow2.js';
+import { checkQcow2Clusters, isQcow2, Qcow2Guest, readQcow2Header } from './qcow2.js';
 import { FileSource, hasBytes, withFile } from './source.js';
 import type { Image, ResolveOptions } from './types.js';
 import { isVmdk } from './vmdk.js';
@@ -123,6 +123,7 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
 
   if (isQcow2(head)) {
     const header = await readQcow2Header(src, given);
+    await checkQcow2Clusters(src, header, given);
     let disk: Awaited<ReturnType<typeof inspectDisk>>;
     try {
       disk = await inspectDisk(new Qcow2Guest(src, header, given), given);
