@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { resolve as absolute } from 'node:path';
 import { LkrunError } from '../core/errors.js';
 import type { ArchEvidence } from './arch.js';
-import { inspectDisk } from './disk.js';
+import { type DiskInfo, inspectDisk } from './disk.js';
 import { Corrupt, fsError, imageError, NotReadable } from './fail.js';
 import { inspectGzip } from './gcp.js';
 import { isGzip } from './gzip.js';
@@ -19,7 +19,7 @@ import { companion, companionPrefix, hasOutputSuffix, imageName } from './names.
 import { checkQcow2Clusters, isQcow2, Qcow2Guest, readQcow2Header } from './qcow2.js';
 import { FileSource, hasBytes, withFile } from './source.js';
 import type { Image, ResolveOptions } from './types.js';
-import { isVmdk } from './vmdk.js';
+import { isVmdk, openVmdk } from './vmdk.js';
 
 export const EXPECTED_FORMATS =
   'an ISO 9660 image, a raw disk (MBR/GPT), qcow2, VMDK, a GCP .img.tar.gz, ' +
@@ -142,8 +142,17 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
   }
 
   if (isVmdk(head)) {
-    const uefi = Boolean(opts.uefi) || /-efi\.vmdk$/i.test(given);
-    return image({ format: 'vmdk', boot: uefi ? 'uefi' : 'bios', files: { disk: file }, diskFormat: 'vmdk' });
+    const disk = await inspectVmdk(given, src);
+    // The name only decides when the disk inside cannot be read (differencing or VMFS sparse extents).
+    const uefi = Boolean(opts.uefi) || (disk ? disk.uefi : /-efi\.vmdk$/i.test(given));
+    return image({
+      format: 'vmdk',
+      boot: uefi ? 'uefi' : 'bios',
+      ...archFields(disk?.arch),
+      ...(disk ? { firmware: { bios: !disk.uefi, uefi: disk.uefi } } : {}),
+      files: { disk: file },
+      diskFormat: 'vmdk',
+    });
   }
 
   let gzipNote: string | undefined;
@@ -183,6 +192,26 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
 
   if (companionPrefix(given)?.role === 'kernel') throw imageError(given, `${NOT_A_KERNEL}; found ${gzipNote ?? sniff(head)}`);
   throw imageError(given, `unknown format (${gzipNote ?? sniff(head)}), expected ${EXPECTED_FORMATS}`);
+}
+
+/** Checks the VMDK and its extents, then reads the partition table of the disk inside. */
+async function inspectVmdk(given: string, src: FileSource): Promise<DiskInfo | undefined> {
+  let vmdk: Awaited<ReturnType<typeof openVmdk>>;
+  try {
+    vmdk = await openVmdk(src, given);
+  } catch (error) {
+    if (error instanceof Corrupt) throw imageError(given, error.message);
+    throw error;
+  }
+  try {
+    return vmdk.guest ? await inspectDisk(vmdk.guest, given) : undefined;
+  } catch (error) {
+    if (error instanceof Corrupt) throw imageError(given, error.message);
+    if (error instanceof NotReadable) return undefined;
+    throw error;
+  } finally {
+    await vmdk.close();
+  }
 }
 
 /** The path does not exist: it is a prefix NAME, unless it is plainly a file name. */
