@@ -10,7 +10,7 @@ import type { ArchEvidence } from './arch.js';
 import { type DiskInfo, inspectDisk } from './disk.js';
 import { Corrupt, fsError, imageError, NotReadable } from './fail.js';
 import { inspectGzip } from './gcp.js';
-import { isGzip } from './gzip.js';
+import { isGzip, verifyGzipMember } from './gzip.js';
 import { inspectIso, isIso, ISO_MAGIC_OFFSET } from './iso.js';
 import { checkInitrd } from './initrd.js';
 import { checkKernel, inspectKernel, NOT_A_KERNEL, type KernelInfo } from './kernel.js';
@@ -159,6 +159,7 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
   if (isGzip(head)) {
     const content = await inspectGzip(src);
     if (content.kind === 'gcp') {
+      await verifyGzip(given, src);
       const uefi = Boolean(opts.uefi) || Boolean(content.uefi);
       return image({
         format: 'gcp',
@@ -192,6 +193,16 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
 
   if (companionPrefix(given)?.role === 'kernel') throw imageError(given, `${NOT_A_KERNEL}; found ${gzipNote ?? sniff(head)}`);
   throw imageError(given, `unknown format (${gzipNote ?? sniff(head)}), expected ${EXPECTED_FORMATS}`);
+}
+
+/** A GCP tarball is uploaded whole: a cut or corrupt gzip stream would only fail there, late. */
+async function verifyGzip(given: string, src: FileSource): Promise<void> {
+  try {
+    await verifyGzipMember(src, 0);
+  } catch (error) {
+    if (error instanceof Corrupt) throw imageError(given, `GCP image is truncated or corrupt: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Checks the VMDK and its extents, then reads the partition table of the disk inside. */
