@@ -393,7 +393,7 @@ export function cpio(files: { name: string; data: Buffer | string }[], opts: { t
     const header = Buffer.from(`070701${fields.map(hex).join('')}${name}\0`, 'latin1');
     parts.push(header, pad(header.length), data, pad(data.length));
   };
-  files.forEach((f, i) => entry(f.name, Buffer.isBuffer(f.data) ? f.data : Buffer.from(f.data), 0o100644, i + 1));
+  for (const [i, f] of files.entries()) entry(f.name, Buffer.isBuffer(f.data) ? f.data : Buffer.from(f.data), 0o100644, i + 1);
   if (opts.trailer !== false) entry('TRAILER!!!', Buffer.alloc(0), 0, 0);
   return Buffer.concat(parts);
 }
