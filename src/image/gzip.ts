@@ -1,7 +1,7 @@
 // gzip streams: inflating just the head (for detection), and verifying a
 // whole member (for integrity) by streaming it through inflate without keeping
 // the output: header, deflate data to its end, and the CRC32/ISIZE trailer.
-import { constants, crc32, createInflateRaw, gunzipSync } from 'node:zlib';
+import { constants, crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
 import { Corrupt } from './fail.js';
 import type { ByteSource } from './source.js';
 
@@ -19,9 +19,12 @@ export async function gunzipHead(src: ByteSource, want: number, offset = 0): Pro
   let out: Buffer = Buffer.alloc(0);
   for (let inSize = 4096; ; inSize = Math.min(inSize * 8, maxInput)) {
     const input = await src.read(offset, inSize);
+    const headerLength = gzipHeaderLength(input);
+    if (headerLength === undefined) break;
     try {
+      // Raw inflate: a bad trailer does not hide the data (the integrity check reports it);
       // Z_SYNC_FLUSH lets a truncated stream inflate as far as its input goes.
-      out = gunzipSync(input, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: 256 * 1024 * 1024 });
+      out = inflateRawSync(input.subarray(headerLength), { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: 256 * 1024 * 1024 });
     } catch {
       // corrupt, or more output than allowed: keep what the smaller read gave
     }
@@ -96,21 +99,30 @@ export async function inflateRawAt(src: ByteSource, offset: number, onData?: (ch
     inflater.once('close', resolve);
     inflater.once('error', reject);
   });
+  // Settles with the stream's error, or undefined: never rejects, so it can be raced and awaited once.
+  let settled = false;
+  const outcome = finished.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  void outcome.then(() => {
+    settled = true;
+  });
   let pos = offset;
   let inputEnded = false;
-  while (!ended && failure === undefined && !inflater.destroyed) {
+  while (!ended && !settled && failure === undefined && !inflater.destroyed) {
     const chunk = await src.read(pos, CHUNK);
     if (chunk.length === 0) {
       inputEnded = true;
       break;
     }
     pos += chunk.length;
-    await new Promise<void>((resolve) => inflater.write(chunk, () => resolve()));
+    // A write whose data is corrupt may never call back: the stream's error ends the wait.
+    await Promise.race([new Promise<void>((resolve) => inflater.write(chunk, () => resolve())), outcome]);
   }
-  if (inputEnded) inflater.end();
-  try {
-    await finished;
-  } catch (error) {
+  if (inputEnded && !settled) inflater.end();
+  const error = await outcome;
+  if (error !== undefined && failure === undefined) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'Z_BUF_ERROR') throw new Corrupt(`deflate data is cut: the file ends at byte ${src.size} before the data does`);
     throw new Corrupt(`deflate data is corrupt (${(error as Error).message}) after ${length} decompressed bytes`);
@@ -144,7 +156,9 @@ export async function verifyGzipMember(src: ByteSource, offset: number, onData?:
   const trailerAt = offset + headerLength + inflated.consumed;
   const trailer = await src.read(trailerAt, 8);
   if (trailer.length < 8) {
-    throw new Corrupt(`gzip member at byte ${offset} is cut: its 8-byte trailer (CRC32, size) at byte ${trailerAt} is missing`);
+    throw new Corrupt(
+      `gzip member at byte ${offset} is cut: its 8-byte trailer (CRC32, size) at byte ${trailerAt} is missing (the file is ${src.size} bytes)`,
+    );
   }
   if (trailer.readUInt32LE(0) !== inflated.crc >>> 0) {
     throw new Corrupt(`gzip member at byte ${offset} is corrupt: CRC32 of the data does not match its trailer`);

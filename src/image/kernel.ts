@@ -86,7 +86,7 @@ export async function checkKernel(src: ByteSource): Promise<void> {
   }
 
   const pe = await peExtent(src);
-  if (pe) beyond(`EFI stub PE ${pe.what}`, pe.end);
+  if (pe) beyond(`EFI stub ${pe.what}`, pe.end);
 
   if (hasBytes(head, 0, 'MZ') && hasBytes(head, 4, 'zimg') && head.length >= 0x18) {
     const payloadOffset = head.readUInt32LE(8);
@@ -119,6 +119,6 @@ async function checkGzipImage(src: ByteSource): Promise<void> {
   };
   const pe = await peExtent(inner);
   if (pe && pe.end > member.length) {
-    throw new Corrupt(`the kernel inside the gzip data is cut: its PE ${pe.what} ends at byte ${pe.end} but it is ${member.length} bytes`);
+    throw new Corrupt(`the kernel inside the gzip data is cut: its ${pe.what} ends at byte ${pe.end} but it is ${member.length} bytes`);
   }
 }

@@ -209,6 +209,7 @@ export interface Descriptor {
   extents: Extent[];
 }
 
+/** The descriptor's extents and the fields detection needs (text as UTF-8, VMware's default encoding). */
 export function parseDescriptor(text: string): Descriptor {
   const extents: Extent[] = [];
   let createType: string | undefined;
@@ -280,7 +281,7 @@ export async function openVmdk(src: ByteSource, path: string): Promise<OpenVmdk>
     const header = await readSparseHeader(src, 'the file');
     await checkSparse(src, header, '');
     const text = header.descriptorOffset
-      ? (await src.read(header.descriptorOffset * SECTOR, Math.min(header.descriptorSize * SECTOR, MAX_DESCRIPTOR))).toString('latin1')
+      ? (await src.read(header.descriptorOffset * SECTOR, Math.min(header.descriptorSize * SECTOR, MAX_DESCRIPTOR))).toString('utf8')
       : '';
     const guest = new SparseExtent(src, header, 'the file', parseDescriptor(text).hasParent);
     return { guest, close: async () => undefined };
@@ -289,7 +290,7 @@ export async function openVmdk(src: ByteSource, path: string): Promise<OpenVmdk>
   if (src.size > MAX_DESCRIPTOR) {
     throw new Corrupt(`VMDK descriptor is ${src.size} bytes, expected a text file of at most ${MAX_DESCRIPTOR} bytes`);
   }
-  const descriptor = parseDescriptor((await src.read(0, MAX_DESCRIPTOR)).toString('latin1'));
+  const descriptor = parseDescriptor((await src.read(0, MAX_DESCRIPTOR)).toString('utf8'));
   if (descriptor.extents.length === 0) {
     throw new Corrupt('VMDK descriptor has no extent lines (such as RW 2048 FLAT "disk-flat.vmdk" 0), expected at least one');
   }
