@@ -577,7 +577,9 @@ for (const tool of ['zstd', 'xz']) {
           t,
           resolveImage(given),
           given,
-          new RegExp(`^initrd ${escapeRegExp(`${given}-initrd.img`)} is truncated or corrupt: ${tool} (frame|stream) at byte 0 is (cut|corrupt)`),
+          new RegExp(
+            `^initrd ${escapeRegExp(`${given}-initrd.img`)} is truncated or corrupt: ${tool} (frame|stream) at byte 0 is (cut|corrupt)`,
+          ),
         );
       });
     },
