@@ -268,7 +268,7 @@ export function gptDisk(opts: { esp?: boolean; fat?: Buffer; partSectors?: numbe
 /**
  * A qcow2 v3 image of `disk`: header in cluster 0, L1 at cluster 1, L2 at
  * cluster 2, refcount table at cluster 3, then one data cluster per non-zero guest cluster (zero clusters
- * stay unallocated). `compressFirst` marks guest cluster 0 as compressed.
+ * stay unallocated). `compressFirst` marks guest cluster 0 as compressed (its data is not deflate: unreadable).
  */
 export function qcow2Of(disk: Buffer, opts: { clusterBits?: number; compressFirst?: boolean; backing?: string } = {}): Buffer {
   const bits = opts.clusterBits ?? 12;

@@ -690,3 +690,35 @@ test('odd file names: a newline in the name is escaped, the message stays one li
     t.is(error?.message, `image ${join(dir, 'two\\x0alines.qcow2')}: truncated qcow2 image: header is 50 bytes, expected at least 72`);
   });
 });
+
+(hasQemuImg && built(rawEfi) ? test : test.skip)(
+  'qemu-img qcow2 variants of the bundled UEFI disk (compressed, v2, 512 B and 2 MiB clusters, extended L2, preallocated) boot UEFI; cut ones are refused',
+  async (t) => {
+    await inDir(async (dir) => {
+      const variants: [string, string[]][] = [
+        ['compressed', ['-c']],
+        ['v2', ['-o', 'compat=0.10']],
+        ['c512', ['-o', 'cluster_size=512']],
+        ['c2m', ['-o', 'cluster_size=2M']],
+        ['extl2', ['-o', 'extended_l2=on']],
+        ['prealloc', ['-o', 'preallocation=metadata']],
+      ];
+      for (const [name, args] of variants) {
+        const p = join(dir, `${name}.qcow2`);
+        execFileSync('qemu-img', ['convert', '-O', 'qcow2', ...args, join(OUT, rawEfi), p]);
+        t.like(await resolveImage(p), { format: 'qcow2-efi', boot: 'uefi', arch: 'x86_64', firmware: { bios: false, uefi: true } }, name);
+        const size = statSync(p).size;
+        // A compressed image's last cluster ends in sector padding: cut it halfway instead.
+        const keep = name === 'compressed' ? Math.floor(size / 2) : size - 1;
+        const cut = join(dir, `${name}-cut.qcow2`);
+        await copyPrefix(p, cut, keep);
+        await refused(
+          t,
+          resolveImage(cut),
+          cut,
+          /^truncated qcow2 image: (data|compressed) cluster at byte \d+ ends at byte \d+ but the file is \d+ bytes$/,
+        );
+      }
+    });
+  },
+);

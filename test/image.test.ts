@@ -261,7 +261,7 @@ test('qcow2 content wins over its name: an MBR disk named -efi.qcow2 is qcow2-bi
   });
 });
 
-test('qcow2 whose first cluster is compressed falls back to the name and opts.uefi', async (t) => {
+test('qcow2 whose first cluster is compressed but does not inflate falls back to the name and opts.uefi', async (t) => {
   await inDir(async (dir) => {
     const data = qcow2Of(gptDisk(), { compressFirst: true });
     const efi = await put(dir, 'ntpd-efi.qcow2', data);
