@@ -4,6 +4,7 @@
 //   gzip of an arm64 Image (Debian's arm64 vmlinuz): inflate a few KiB, look again
 //   EFI zboot (arm64/riscv64 vmlinuz.efi): "MZ" + "zimg" at 4, compression name
 //   at 0x18, arch from the PE machine field
+// and whether it is whole (checkKernel).
 import type { Arch } from './types.js';
 import { peMachine } from './arch.js';
 import { Corrupt } from './fail.js';

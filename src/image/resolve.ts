@@ -28,9 +28,11 @@ export const EXPECTED_FORMATS =
 const MAX_CMDLINE = 64 * 1024;
 
 /**
- * Finds and inspects the image at `pathOrPrefix`. Reads only headers and a few
- * sectors. Every failure is a BadInputError whose message starts
- * `image <pathOrPrefix>: `. Paths in `files` are absolute.
+ * Finds and inspects the image at `pathOrPrefix`, and checks that it is whole:
+ * headers, tables and sizes against the file; gzip streams of initrds, gzip'd
+ * kernels and GCP tarballs are inflated to their end without keeping the output.
+ * Every failure is a BadInputError whose message starts `image <pathOrPrefix>: `
+ * and escapes control characters. Paths in `files` are absolute.
  */
 export async function resolveImage(pathOrPrefix: string, opts: ResolveOptions = {}): Promise<Image> {
   const given = pathOrPrefix;
