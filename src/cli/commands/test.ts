@@ -75,11 +75,16 @@ EXIT CODES
       // Every flag is checked, also for --list, before a job or file exists.
       const files = args.suites?.length ? args.suites : defaultSuites();
       const suites = files.map(loadSuite);
-      const matrix = buildMatrix(suites, {
-        targets: flags.target?.map(parseTarget),
-        grep: flags.grep === undefined ? undefined : parseRegex(flags.grep, '--grep'),
-        shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
-      });
+      const targets = flags.target?.map(parseTarget);
+      const grep = flags.grep === undefined ? undefined : parseRegex(flags.grep, '--grep');
+      const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
+      // A typo in --grep would otherwise pass with nothing run (a shard may be empty; a filter may not).
+      if (grep && buildMatrix(suites, { targets, grep }).length === 0) {
+        const names = buildMatrix(suites, { targets }).map((j) => j.id);
+        const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, … ${names.length} in all` : names.join(', ');
+        throw new BadInputError(`--grep ${JSON.stringify(flags.grep)}: matches none of the jobs (${shown})`);
+      }
+      const matrix = buildMatrix(suites, { targets, grep, shard });
       const jobs = whole(flags.jobs ?? String(cpus().length), '--jobs', 1);
       const retries = whole(flags.retries, '--retries', 0);
       checkCreatableDir(flags.out, '--out');
