@@ -12,14 +12,14 @@ const ntpd = image('x86_64', 'ntpd');
 // Loaded before any test is declared: ava wants every test declared at once.
 const commands = await loadCommands();
 
-function lkrunIsolated(args: string[]) {
+function lkrunIsolated(args: string[], input?: string) {
   const stub = qemuStub();
   const isolated = isolatedEnv();
   const result = execa('node', [LKRUN, ...args], {
     cwd: ROOT,
     env: { ...isolated.env, PATH: `${stub.dir}:${process.env.PATH}` },
     reject: false,
-    stdin: 'ignore',
+    ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
     timeout: 60_000,
   });
   return { result, stub, isolated };
@@ -31,7 +31,14 @@ writeFileSync(aFile, 'not a directory\n');
 const aDir = join(scratch, 'a-dir');
 mkdirSync(aDir);
 
-const cases: { name: string; args: string[]; error: RegExp }[] = [
+const cases: { name: string; args: string[]; error: RegExp; input?: string }[] = [
+  {
+    // oclif would take a missing argument from stdin, which is the guest console's input.
+    name: 'no IMAGE, with an image path on stdin',
+    args: ['qemu', '--dry-run'],
+    input: `${ntpd}\n`,
+    error: /^lkrun: Missing 1 required arg: image\b/,
+  },
   {
     name: '--log into a missing directory',
     args: ['qemu', '--log', join(scratch, 'missing', 'console.log'), ntpd],
@@ -73,7 +80,7 @@ const cases: { name: string; args: string[]; error: RegExp }[] = [
 for (const c of cases) {
   test.serial(`${c.name}: exit 2, one line, nothing started or left`, async (t) => {
     if (!built(ntpd)) return t.log(NOT_BUILT) as never;
-    const { result, stub, isolated } = lkrunIsolated(c.args);
+    const { result, stub, isolated } = lkrunIsolated(c.args, c.input);
     const r = await result;
     const lines = r.stderr.split('\n').filter(Boolean);
     t.is(r.exitCode, 2, r.stderr);

@@ -10,7 +10,8 @@ import { LkrunCommand } from './base.js';
 import { exit } from './exit.js';
 import { bootOptionsFrom, checkFlags, machineFlags, outputFlags, parseArch, sessionOptionsFrom, stateDirFrom } from './flags.js';
 
-export const imageArgs = { image: Args.string({ description: 'image file or NAME prefix', required: true }) };
+// stdin is the guest's console input, never a stand-in for a missing IMAGE (oclif's default).
+export const imageArgs = { image: Args.string({ description: 'image file or NAME prefix', required: true, ignoreStdin: true }) };
 
 /** Every platform command's flags: spread these, then add the platform's own. */
 export const platformFlags = { ...machineFlags, ...checkFlags, ...outputFlags };

@@ -31,7 +31,9 @@ EXIT CODES
     '<%= config.bin %> test --shard 1/4 --reporter junit --out results  # in CI job 1 of 4',
   ];
 
-  static override args = { suites: Args.string({ description: 'suite files (default: suites/*.yml)', multiple: true }) };
+  static override args = {
+    suites: Args.string({ description: 'suite files (default: suites/*.yml)', multiple: true, ignoreStdin: true }),
+  };
 
   static override flags = {
     target: repeatable({ char: 't', description: "run on PLATFORM[/ARCH] instead of the suites' own targets (repeatable)" }),
