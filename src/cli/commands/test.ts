@@ -8,7 +8,7 @@ import { BadInputError, ExitCode } from '../../core/errors.js';
 import { exit } from '../exit.js';
 import { repeatable } from '../flags.js';
 import { checkCreatableDir } from '../paths.js';
-import { installSignalHandlers, interrupted, interruptedExitCode } from '../signals.js';
+import { installSignalHandlers, interrupted } from '../signals.js';
 
 export default class Test extends LkrunCommand {
   static override summary = 'Run suites of checks on images across a matrix of targets, with CI reports';
@@ -109,7 +109,7 @@ EXIT CODES
         signal: interrupted,
         launchDefaults: { accel },
       });
-      code = interruptedExitCode() ?? exitCodeFor(summary, flags['allow-skip']);
+      code = exitCodeFor(summary, flags['allow-skip']);
     } catch (error) {
       code = exit.fromError(error);
     }
