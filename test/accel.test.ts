@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseAccel, KVM_PROBE_IMAGE, parseAccel, probeKvm, requestedAccel } from '../platforms/qemu/accel.js';
+import { chooseAccel, parseAccel, requestedAccel } from '../platforms/qemu/accel.js';
+import { KVM_PROBE_IMAGE, probeKvm } from '../platforms/qemu/probe/probe.js';
 import { BadInputError, PlatformUnavailableError } from '../src/core/errors.js';
 
 const QEMU_X86 = '/usr/bin/qemu-system-x86_64';

@@ -41,8 +41,8 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   const add = (...a: string[]) => args.push(...a);
 
   add('-name', c.name, '-nodefaults', '-no-reboot');
-  add('-machine', machine(c.arch, c.accel));
-  const cpu = cpuModel(c.arch, c.accel);
+  add('-machine', machineOption(c.arch, c.accel));
+  const cpu = cpuOption(c.arch, c.accel);
   if (cpu) add('-cpu', cpu);
   add('-smp', String(c.cpus), '-m', String(c.memMiB));
   add('-pidfile', c.pidfile);
@@ -115,13 +115,15 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   return args;
 }
 
-function machine(arch: Arch, accel: Accel): string {
+/** The -machine value; the KVM probe boots with exactly this. */
+export function machineOption(arch: Arch, accel: Accel): string {
   if (arch === 'x86_64') return `q35,accel=${accel}`;
   // gic-version=max picks GICv3 under TCG and whatever the host has under KVM/HVF.
   return `virt,gic-version=max,accel=${accel}`;
 }
 
-function cpuModel(arch: Arch, accel: Accel): string | undefined {
+/** The -cpu value (none: QEMU's default); the KVM probe boots with exactly this. */
+export function cpuOption(arch: Arch, accel: Accel): string | undefined {
   if (accel !== 'tcg') return 'host';
   // x86: QEMU's default model boots every x86_64 kernel and is the fastest to emulate.
   // arm64: cortex-a57 is the cheapest model to emulate that generic kernels support.

@@ -13,13 +13,18 @@
 //   pass          exec the real QEMU unchanged
 //   abort-on-kvm  when KVM is asked for: print QEMU's own MSR error and die by SIGABRT
 //                 (what QEMU does under a broken nested KVM); otherwise pass
-//   silent-on-kvm when KVM is asked for: print nothing and sleep until killed
-//                 (a guest that hangs under KVM); otherwise pass
+//   silent-on-kvm when KVM is asked for: sleep until killed, printing nothing (or
+//                 `kvmOutput`, as a kernel's real-mode setup code does before it
+//                 hangs under a broken KVM); otherwise pass
+//   kvm-as-tcg    when KVM is asked for: run the real QEMU under TCG instead
+//                 (-cpu host becomes max), a working "KVM" on any host
+// The log is the file named by $LKRUN_QEMU_STANDIN_LOG, or the stand-in's own
+// when that is unset (so in-process callers need not touch process.env).
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-export type StandInMode = 'pass' | 'abort-on-kvm' | 'silent-on-kvm';
+export type StandInMode = 'pass' | 'abort-on-kvm' | 'silent-on-kvm' | 'kvm-as-tcg';
 
 export interface Start {
   /** Arguments after the program name. */
@@ -51,13 +56,21 @@ const PROGRAMS = ['qemu-system-x86_64', 'qemu-system-aarch64'];
 // Real QEMU's message when KVM rejects IA32_ARCH_CAPABILITIES under broken nested virtualisation.
 const MSR_ERROR = 'error: failed to set MSR 0x10a to 0x20c0000e1ef';
 
-export function qemuStandIn(options: { mode: StandInMode; realDir?: string }): QemuStandIn {
+export interface StandInOptions {
+  mode: StandInMode;
+  /** silent-on-kvm: printed on stdout before the silence. */
+  kvmOutput?: string;
+  /** Where the real qemu-system-* live. */
+  realDir?: string;
+}
+
+export function qemuStandIn(options: StandInOptions): QemuStandIn {
   const dir = mkdtempSync(join(tmpdir(), 'lkrun-qemu-standin-'));
   const log = join(dir, 'starts.jsonl');
   const realDir = options.realDir ?? '/usr/bin';
   for (const program of PROGRAMS) {
     const path = join(dir, program);
-    writeFileSync(path, script(program, join(realDir, program), options.mode));
+    writeFileSync(path, script(program, join(realDir, program), options, log));
     chmodSync(path, 0o755);
   }
   return {
@@ -68,19 +81,19 @@ export function qemuStandIn(options: { mode: StandInMode; realDir?: string }): Q
   };
 }
 
-function script(program: string, real: string, mode: StandInMode): string {
+function script(program: string, real: string, options: StandInOptions, log: string): string {
   // Node writes the JSON line (shell quoting of arbitrary argv is error-prone); $$ is kept by exec.
-  const record = `const [pid, ...argv] = process.argv.slice(1); require('fs').appendFileSync(process.env.${STANDIN_LOG_VAR}, JSON.stringify({ program: ${JSON.stringify(program)}, pid: Number(pid), time: Date.now(), argv }) + '\\n');`;
+  const record = `const [log, pid, ...argv] = process.argv.slice(1); require('fs').appendFileSync(log, JSON.stringify({ program: ${JSON.stringify(program)}, pid: Number(pid), time: Date.now(), argv }) + '\\n');`;
   const onKvm: Record<StandInMode, string> = {
-    pass: '',
+    pass: ':',
     'abort-on-kvm': `echo "${program}: ${MSR_ERROR}" >&2; kill -ABRT $$; exit 134`,
-    'silent-on-kvm': 'exec sleep 3600',
+    'silent-on-kvm': `${options.kvmOutput ? `printf '%s' ${shellQuote(options.kvmOutput)}; ` : ''}exec sleep 3600`,
+    // Rewrites the arguments in place: accel=kvm to accel=tcg, -cpu host to -cpu max.
+    'kvm-as-tcg': `for a in "$@"; do shift; case "$a" in *accel=kvm*) a=$(printf '%s' "$a" | sed 's/accel=kvm/accel=tcg/') ;; host) [ "$prev2" = -cpu ] && a=max ;; esac; prev2=$a; set -- "$@" "$a"; done`,
   };
   return `#!/bin/sh
-# lkrun test stand-in for ${program} (mode ${mode})
-if [ -n "$${STANDIN_LOG_VAR}" ]; then
-  ${JSON.stringify(process.execPath)} -e ${shellQuote(record)} -- "$$" "$@"
-fi
+# lkrun test stand-in for ${program} (mode ${options.mode})
+${JSON.stringify(process.execPath)} -e ${shellQuote(record)} -- "\${${STANDIN_LOG_VAR}:-${log}}" "$$" "$@"
 wants_kvm=no
 prev=
 for a in "$@"; do
@@ -91,7 +104,7 @@ for a in "$@"; do
   prev=$a
 done
 if [ "$wants_kvm" = yes ]; then
-  ${onKvm[mode] || ':'}
+  ${onKvm[options.mode]}
 fi
 exec ${shellQuote(real)} "$@"
 `;
