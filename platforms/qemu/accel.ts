@@ -62,6 +62,8 @@ export interface AccelContext {
   hostArch?: Arch;
   /** Default: kvmDevicePath(). */
   kvmDevice?: string;
+  /** Default PROBE_LIMIT_MS; tests that emulate "KVM" with TCG on a busy host give more. */
+  probeLimitMs?: number;
   log?: (line: string) => void;
 }
 
@@ -103,19 +105,21 @@ export async function chooseAccel(choice: AccelChoice, ctx: AccelContext): Promi
   const message = `KVM is present but does not run guests: ${works.how}`;
   if (!auto)
     throw new PlatformUnavailableError(`--accel kvm: ${message}`, { hint: 'use --accel tcg, or fix nested virtualisation on this host' });
-  ctx.log?.(`lkrun: ${message}; using TCG emulation (slower). --accel kvm forces it.`);
+  // Said once, when found out; later runs show it in the summary's accelerator and --json's accelReason.
+  if (!works.cached) ctx.log?.(`lkrun: ${message}; using TCG emulation (slower). --accel kvm forces it.`);
   return { accel: 'tcg', reason: message };
 }
 
-async function kvmWorks(ctx: AccelContext, cache: VerdictCache): Promise<ProbeVerdict> {
+async function kvmWorks(ctx: AccelContext, cache: VerdictCache): Promise<ProbeVerdict & { cached?: boolean }> {
   const cached = cache.read();
-  if (cached) return { ...cached, how: `${cached.how}, cached` };
+  if (cached) return { ...cached, how: `${cached.how}, cached`, cached: true };
   // Only the x86 probe exists; elsewhere the device is trusted and the real run judges it.
   if (ctx.guestArch !== 'x86_64') return { ok: true, how: 'not probed on this architecture' };
   const verdict = await probeKvm({
     binary: ctx.qemuBinary,
     machine: machineOption(ctx.guestArch, 'kvm'),
     cpu: cpuOption(ctx.guestArch, 'kvm'),
+    limitMs: ctx.probeLimitMs,
   });
   cache.write(verdict);
   return verdict;

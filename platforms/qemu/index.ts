@@ -322,11 +322,13 @@ function controlChannel(path: string, exited: Promise<unknown>, settled: Promise
   let socket: Socket | undefined;
   let connecting = false;
   let gone = false;
-  void exited.finally(() => {
+  const onGone = () => {
     gone = true;
     socket?.destroy();
     output.end();
-  });
+  };
+  // A rejected exit (explicit KVM failing) is reported by the run, not here.
+  void exited.then(onGone, onGone);
   // QEMU creates the socket a moment after it starts: retry for up to 10 s.
   const attempt = (tries: number) => {
     if (gone) return;
