@@ -19,6 +19,7 @@ import { findFirmware, firmwareFromFlag } from './firmware.js';
 import { launchCommand, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
 import { superviseQemu, type BootKind } from './supervisor.js';
+import { checkDisks, checkFirmwareFile, checkHostPorts, checkQemuBinary } from './inputs.js';
 
 export interface QemuOptions extends BootOptions {
   accel: AccelChoice;
@@ -66,6 +67,11 @@ export class QemuPlatform implements Platform<QemuOptions> {
   async prepare(image: Image, options: QemuOptions, run: RunContext): Promise<PreparedQemu> {
     validateOptions(options);
     const arch = options.arch;
+    // Every check of the user's input comes before anything starts (the KVM probe included).
+    if (options.qemu) await checkQemuBinary(options.qemu, arch);
+    if (options.fw) checkFirmwareFile(options.fw);
+    checkDisks(options.disks);
+    if (options.networking.mode === 'user') await checkHostPorts(options.publish);
     const binary = findQemu(arch, options.qemu);
     const qemuImg = findInPath('qemu-img') ?? 'qemu-img';
     const accel = await chooseAccel(options.accel, {
@@ -193,7 +199,6 @@ function validateOptions(o: QemuOptions): void {
       `--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`,
     );
   }
-  if (o.fw && !existsSync(o.fw)) throw new BadInputError(`--fw ${o.fw}: no such file`);
 }
 
 function bootFor(image: Image, options: QemuOptions, state: string, setup: SetupAction[]): { boot: QemuBoot; uefiWanted: boolean } {
@@ -254,10 +259,7 @@ function firmwareFor(arch: Arch, flag: string | undefined, state: string, setup:
 }
 
 function findQemu(arch: Arch, flag: string | undefined): string {
-  if (flag) {
-    if (!existsSync(flag)) throw new BadInputError(`--qemu ${flag}: no such file`);
-    return flag;
-  }
+  if (flag) return flag; // checked by checkQemuBinary
   const name = `qemu-system-${arch}`;
   const found = findInPath(name);
   if (!found) {
