@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstLine } from '../../../src/core/text.js';
+import { launchCommand } from '../process.js';
 
 /** Assembled from kvm-probe.S (as --32; ld -m elf_i386 -Ttext=0x100000 --oformat binary); a test checks they agree. */
 export const KVM_PROBE_IMAGE = Buffer.from(
@@ -61,7 +62,9 @@ export async function probeKvm(target: ProbeTarget): Promise<ProbeVerdict> {
     const image = join(dir, 'probe.bin');
     await writeFile(image, KVM_PROBE_IMAGE);
     const started = Date.now();
-    const child = execa(target.binary, probeArgs(target, image), {
+    // Through the same parent-death wrapper as real runs: a probe hung in KVM must not outlive a killed lkrun.
+    const [file, ...args] = launchCommand(target.binary, probeArgs(target, image));
+    const child = execa(file!, args, {
       timeout: limitMs,
       reject: false,
       stdin: 'ignore',
