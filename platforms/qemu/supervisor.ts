@@ -5,7 +5,8 @@
 // under TCG. The console stream callers see starts with the trusted
 // attempt's bytes only: output of the attempt on probation is held back and
 // dropped if it fails. Explicit --accel kvm is judged too, but fails (exit 7)
-// instead of falling back.
+// instead of falling back. The price of holding output back: on probation an
+// attached terminal shows nothing, for about a second on a working KVM.
 import { PassThrough, type Readable } from 'node:stream';
 import { PlatformUnavailableError } from '../../src/core/errors.js';
 import { firstLine } from '../../src/core/text.js';
