@@ -188,6 +188,15 @@ export class HyperkitPlatform implements Platform<HyperkitOptions> {
         hint: 'hyperkit runs only on Intel Macs; install it (brew install hyperkit, formula disabled since 2025-06-21) or use lkrun vfkit',
       });
     }
+    if (
+      options.networking.mode === 'docker-for-mac' &&
+      p.config.network.kind === 'vpnkit' &&
+      !existsSync(p.config.network.ethernetSocket)
+    ) {
+      throw new PlatformUnavailableError(`Docker Desktop's VPNKit socket ${p.config.network.ethernetSocket} not found`, {
+        hint: 'start Docker Desktop, or use --networking vpnkit (starts VPNKit), vmnet (root) or none',
+      });
+    }
     for (const action of p.setup) await performAction(action);
 
     if (p.vpnkit) await startVpnkit(p.vpnkit, run);
