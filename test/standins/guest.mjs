@@ -85,11 +85,11 @@ function answer(line) {
     const id = wrapped[2];
     return {
       output: `\n__LKRUN_B_${id}__\n${encoded}${encoded ? '\n' : ''}__LKRUN_E_${id}__ ${result.code}\n`,
-      poweroff: result.poweroff,
+      poweroff: result.poweroff === true,
     };
   }
   const result = interpret(line);
-  return { output: result.output, poweroff: result.poweroff };
+  return { output: result.output, poweroff: result.poweroff === true };
 }
 
 /** Commands separated by newlines or `;`: echo, true, false, exit N, poweroff. Anything else is "not found". */
@@ -106,14 +106,14 @@ export function interpret(script) {
       code = 0;
     } else if (name === 'true') code = 0;
     else if (name === 'false') code = 1;
-    else if (name === 'exit') return { output, code: args[0] === undefined ? code : Number(args[0]) & 255 };
+    else if (name === 'exit') return { output, code: args[0] === undefined ? code : Number(args[0]) & 255, poweroff: false };
     else if (name === 'poweroff') return { output, code: 0, poweroff: true };
     else {
       output += `sh: ${name}: not found\n`;
       code = 127;
     }
   }
-  return { output, code };
+  return { output, code, poweroff: false };
 }
 
 /** Shell words: single and double quotes and backslashes, no expansion. */
