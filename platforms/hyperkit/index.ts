@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadInputError, PlatformError, PlatformUnavailableError } from '../../src/core/errors.js';
 import type { Image, ImageFormat } from '../../src/image/types.js';
-import type { Run } from '../../src/run/run.js';
+import type { RunContext } from '../../src/core/run-context.js';
 import type { BootOptions, Capabilities, Machine, MachineExit, Plan, Platform } from '../platform.js';
-import { findInPath } from '../qemu/index.js';
+import { HYPERKIT_CAPABILITIES } from './capabilities.js';
+import { findInPath } from '../../src/core/find-in-path.js';
 import { shellQuote } from '../qemu/argv.js';
 import { describeAction, performAction, type SetupAction } from '../qemu/setup.js';
 import { buildHyperkitArgs, buildVpnkitArgs, commaFreePaths, type HyperkitConfig, type HyperkitNetwork } from './argv.js';
@@ -43,7 +44,7 @@ export interface HyperkitOptions extends BootOptions {
   log?: (line: string) => void;
 }
 
-const FORMATS: ImageFormat[] = ['kernel+initrd', 'kernel+squashfs', 'iso-efi', 'raw-efi'];
+const FORMATS: readonly ImageFormat[] = HYPERKIT_CAPABILITIES.formats;
 
 /** Where UEFI firmware for hyperkit usually is: Docker Desktop's bundle, then Homebrew's hyperkit. */
 export const FIRMWARE_PATHS = [
@@ -51,7 +52,7 @@ export const FIRMWARE_PATHS = [
   '/usr/local/share/hyperkit/UEFI.fd',
   '/usr/local/opt/hyperkit/share/hyperkit/UEFI.fd',
 ];
-const HYPERKIT_PATHS = ['/Applications/Docker.app/Contents/Resources/bin/com.docker.hyperkit', '/usr/local/bin/hyperkit'];
+export const HYPERKIT_PATHS = ['/Applications/Docker.app/Contents/Resources/bin/com.docker.hyperkit', '/usr/local/bin/hyperkit'];
 
 /** VPNKit's first DHCP lease when no --ip is asked for: where published ports are sent. */
 export const VPNKIT_DEFAULT_GUEST_IP = '192.168.65.3';
@@ -68,10 +69,10 @@ export interface PreparedHyperkit {
 
 export class HyperkitPlatform implements Platform<HyperkitOptions> {
   readonly name = 'hyperkit';
-  readonly capabilities: Capabilities = { formats: FORMATS, arches: ['x86_64'], exec: true, publish: true, data: true };
+  readonly capabilities: Capabilities = HYPERKIT_CAPABILITIES;
   lastPrepared?: PreparedHyperkit;
 
-  async plan(image: Image, options: HyperkitOptions, run: Run): Promise<Plan> {
+  async plan(image: Image, options: HyperkitOptions, run: RunContext): Promise<Plan> {
     const p = this.prepare(image, options, run);
     const steps = p.setup.map(describeAction);
     if (p.vpnkit) steps.push(shellQuote([p.vpnkit.binary, ...p.vpnkit.args]) + ' &');
@@ -80,7 +81,7 @@ export class HyperkitPlatform implements Platform<HyperkitOptions> {
     return { steps };
   }
 
-  prepare(image: Image, o: HyperkitOptions, run: Run): PreparedHyperkit {
+  prepare(image: Image, o: HyperkitOptions, run: RunContext): PreparedHyperkit {
     validate(image, o);
     const state = run.stateDir;
     const setup: SetupAction[] = [];
@@ -180,7 +181,7 @@ export class HyperkitPlatform implements Platform<HyperkitOptions> {
     return this.lastPrepared;
   }
 
-  async boot(image: Image, options: HyperkitOptions, run: Run): Promise<Machine> {
+  async boot(image: Image, options: HyperkitOptions, run: RunContext): Promise<Machine> {
     requireMac('hyperkit');
     const p = this.prepare(image, options, run);
     if (!existsSync(p.binary)) {
@@ -275,7 +276,7 @@ function firmware(flag: string | undefined): string {
   return found ?? FIRMWARE_PATHS[0]!;
 }
 
-function hyperkitBinary(flag: string | undefined): string {
+export function hyperkitBinary(flag: string | undefined): string {
   if (flag) return flag;
   return findInPath('hyperkit') ?? HYPERKIT_PATHS.find((p) => macHost().platform === 'darwin' && existsSync(p)) ?? 'hyperkit';
 }
@@ -309,7 +310,7 @@ export function hyperkitExit(code: number | undefined, stderr: string): MachineE
   return 'crashed';
 }
 
-async function startVpnkit(v: NonNullable<PreparedHyperkit['vpnkit']>, run: Run): Promise<ToolProcess> {
+async function startVpnkit(v: NonNullable<PreparedHyperkit['vpnkit']>, run: RunContext): Promise<ToolProcess> {
   if (!existsSync(v.binary)) {
     throw new PlatformUnavailableError('vpnkit not found in PATH (needed by --networking vpnkit)', {
       hint: 'install vpnkit, or use --networking docker-for-mac with Docker Desktop running, vmnet (root) or none',
@@ -330,7 +331,7 @@ async function startVpnkit(v: NonNullable<PreparedHyperkit['vpnkit']>, run: Run)
   return vpnkit;
 }
 
-async function publish(forwards: NonNullable<PreparedHyperkit['forwards']>, run: Run, hyperkit: ToolProcess): Promise<void> {
+async function publish(forwards: NonNullable<PreparedHyperkit['forwards']>, run: RunContext, hyperkit: ToolProcess): Promise<void> {
   for (const f of forwards.list) {
     // The port socket may appear a moment after VPNKit starts.
     const deadline = Date.now() + 10_000;

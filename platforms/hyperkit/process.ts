@@ -5,7 +5,7 @@
 // ledger so `lkrun gc` reaps it if lkrun itself is killed.
 import { execa, type ResultPromise } from 'execa';
 import type { Readable, Writable } from 'node:stream';
-import type { Run } from '../../src/run/run.js';
+import type { RunContext } from '../../src/core/run-context.js';
 import type { MachineExit } from '../platform.js';
 import { launchCommand } from '../qemu/process.js';
 
@@ -25,7 +25,7 @@ export interface StartOptions {
   cwd?: string;
   /** Turns an exit status into how the machine ended (hyperkit's codes differ from vfkit's). */
   classify: (code: number | undefined, stderr: string) => MachineExit['reason'];
-  run: Run;
+  run: RunContext;
   what: string;
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadInputError, PlatformError, PlatformUnavailableError } from '../../src/core/errors.js';
 import type { Image, ImageFormat } from '../../src/image/types.js';
-import type { Run } from '../../src/run/run.js';
+import type { RunContext } from '../../src/core/run-context.js';
 import { delay } from '../../src/run/boot.js';
 import { macHost, requireMac } from '../hyperkit/host.js';
 import { startTool, type ToolProcess } from '../hyperkit/process.js';
@@ -19,8 +19,9 @@ import { shortSocketPath } from '../hyperkit/sockets.js';
 import { openTtyWhenReady } from '../hyperkit/tty.js';
 import { unixHttp } from '../hyperkit/vpnkit-api.js';
 import type { BootOptions, Capabilities, Machine, MachineExit, Plan, Platform } from '../platform.js';
+import { VFKIT_CAPABILITIES } from './capabilities.js';
 import { shellQuote } from '../qemu/argv.js';
-import { findInPath } from '../qemu/index.js';
+import { findInPath } from '../../src/core/find-in-path.js';
 import { describeAction, performAction, type SetupAction } from '../qemu/setup.js';
 import {
   buildGvproxyArgs,
@@ -48,7 +49,7 @@ export interface VfkitOptions extends BootOptions {
   log?: (line: string) => void;
 }
 
-const FORMATS: ImageFormat[] = ['kernel+initrd', 'kernel+squashfs', 'iso-efi', 'raw-efi'];
+const FORMATS: readonly ImageFormat[] = VFKIT_CAPABILITIES.formats;
 
 interface GvproxyPlan {
   binary: string;
@@ -69,10 +70,10 @@ export interface PreparedVfkit {
 
 export class VfkitPlatform implements Platform<VfkitOptions> {
   readonly name = 'vfkit';
-  readonly capabilities: Capabilities = { formats: FORMATS, arches: ['x86_64', 'aarch64'], exec: true, publish: true, data: true };
+  readonly capabilities: Capabilities = VFKIT_CAPABILITIES;
   lastPrepared?: PreparedVfkit;
 
-  async plan(image: Image, options: VfkitOptions, run: Run): Promise<Plan> {
+  async plan(image: Image, options: VfkitOptions, run: RunContext): Promise<Plan> {
     const p = this.prepare(image, options, run);
     const steps = [...(p.inflate ? [describeInflation(p.inflate)] : []), ...p.setup.map(describeAction)];
     if (p.gvproxy) steps.push(shellQuote([p.gvproxy.binary, ...p.gvproxy.args]) + ' &');
@@ -83,7 +84,7 @@ export class VfkitPlatform implements Platform<VfkitOptions> {
     return { steps };
   }
 
-  prepare(image: Image, o: VfkitOptions, run: Run): PreparedVfkit {
+  prepare(image: Image, o: VfkitOptions, run: RunContext): PreparedVfkit {
     validate(image, o);
     const state = run.stateDir;
     const setup: SetupAction[] = [];
@@ -169,7 +170,7 @@ export class VfkitPlatform implements Platform<VfkitOptions> {
     return this.lastPrepared;
   }
 
-  async boot(image: Image, options: VfkitOptions, run: Run): Promise<Machine> {
+  async boot(image: Image, options: VfkitOptions, run: RunContext): Promise<Machine> {
     requireMac('vfkit');
     const p = this.prepare(image, options, run);
     if (!existsSync(p.binary)) {
@@ -257,7 +258,7 @@ function validate(image: Image, o: VfkitOptions): void {
 }
 
 /** gvproxy is not always in PATH: podman ships it in its libexec directory. */
-function findGvproxy(): string | undefined {
+export function findGvproxy(): string | undefined {
   return (
     findInPath('gvproxy') ??
     ['/opt/homebrew/opt/podman/libexec/podman/gvproxy', '/usr/local/opt/podman/libexec/podman/gvproxy', '/opt/podman/bin/gvproxy'].find(
@@ -317,7 +318,7 @@ async function stopVfkit(vfkit: ToolProcess, rest: string, graceMs: number): Pro
   await vfkit.stop(2000);
 }
 
-async function startGvproxy(g: GvproxyPlan, run: Run): Promise<ToolProcess> {
+async function startGvproxy(g: GvproxyPlan, run: RunContext): Promise<ToolProcess> {
   const gv = startTool(g.binary, g.args, { classify: () => 'crashed', run, what: g.binary });
   run.defer('stop gvproxy', () => gv.stop(2000));
   const deadline = Date.now() + 10_000;
@@ -332,7 +333,7 @@ async function startGvproxy(g: GvproxyPlan, run: Run): Promise<ToolProcess> {
   return gv;
 }
 
-async function exposeAll(g: GvproxyPlan, run: Run, vfkit: ToolProcess): Promise<void> {
+async function exposeAll(g: GvproxyPlan, run: RunContext, vfkit: ToolProcess): Promise<void> {
   for (const f of g.forwards) {
     const res = await unixHttp(g.apiSocket, 'POST', '/services/forwarder/expose', f).catch((error: Error) => {
       throw new PlatformError(`gvproxy could not publish ${f.local}/${f.protocol}: ${error.message}`);

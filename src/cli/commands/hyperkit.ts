@@ -4,8 +4,7 @@ import { resolveImage } from '../../image/resolve.js';
 import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
 import { drive } from '../drive.js';
 import { exit } from '../exit.js';
-import { HyperkitPlatform, type HyperkitOptions } from '../../../platforms/hyperkit/index.js';
-import { parseHyperkitNetworking, parseVsockPorts } from '../../../platforms/hyperkit/networking.js';
+import type { HyperkitExtra } from '../../../platforms/hyperkit/entry.js';
 
 export default class Hyperkit extends LkrunCommand {
   static override summary = 'Boot a LinuxKit image under HyperKit (Intel Macs) and check what its console says';
@@ -63,11 +62,10 @@ EXIT CODES
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Hyperkit);
-    const platform = new HyperkitPlatform();
     let code: number;
     try {
       code = await drive({
-        platform,
+        platform: 'hyperkit',
         label: args.image.split('/').pop() ?? 'hyperkit',
         stateDir: flags.state,
         keepState: flags['keep-state'],
@@ -80,20 +78,20 @@ EXIT CODES
           const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
           const image = await resolveImage(args.image, { arch, force, uefi: flags.uefi });
           const onTerminal = !flags.json && !flags.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
-          const options: HyperkitOptions = {
-            ...bootOptionsFrom(flags, arch),
+          const extra: HyperkitExtra = {
             hyperkit: flags.hyperkit,
             vpnkit: flags.vpnkit,
             fw: flags.fw,
-            uefi: flags.uefi,
-            networking: parseHyperkitNetworking(flags.networking),
+            networking: flags.networking,
             ip: flags.ip,
             vpnkitUuid: flags['vpnkit-uuid'],
-            vsockPorts: parseVsockPorts(flags['vsock-ports']),
+            vsockPorts: flags['vsock-ports'],
             console: onTerminal && !flags['console-file'] ? 'stdio' : 'autopty',
-            log: (line) => process.stderr.write(line + '\n'),
           };
-          return { image, options, describe: () => ({ arch, uuid: platform.lastPrepared?.config.uuid }) };
+          return {
+            image,
+            options: { ...bootOptionsFrom(flags, arch), uefi: flags.uefi, log: (line) => process.stderr.write(line + '\n'), extra },
+          };
         },
       });
     } catch (error) {

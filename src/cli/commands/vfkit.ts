@@ -1,12 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { LkrunCommand } from '../base.js';
 import { resolveImage } from '../../image/resolve.js';
-import { BadInputError } from '../../core/errors.js';
 import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
 import { drive } from '../drive.js';
 import { exit } from '../exit.js';
 import { macHost } from '../../../platforms/hyperkit/host.js';
-import { VfkitPlatform, type VfkitOptions } from '../../../platforms/vfkit/index.js';
+import type { VfkitExtra } from '../../../platforms/vfkit/entry.js';
 
 export default class Vfkit extends LkrunCommand {
   static override summary = "Boot a LinuxKit image under Apple's Virtualization.framework (vfkit, macOS 13+) and check its console";
@@ -49,11 +48,10 @@ EXIT CODES
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Vfkit);
-    const platform = new VfkitPlatform();
     let code: number;
     try {
       code = await drive({
-        platform,
+        platform: 'vfkit',
         label: args.image.split('/').pop() ?? 'vfkit',
         stateDir: flags.state,
         keepState: flags['keep-state'],
@@ -63,23 +61,21 @@ EXIT CODES
         session: sessionOptionsFrom(flags),
         prepare: async () => {
           const requestedArch = parseArch(flags.arch);
-          if (flags.networking !== 'nat' && flags.networking !== 'none') {
-            throw new BadInputError(`--networking ${JSON.stringify(flags.networking)}: expected nat or none`);
-          }
           const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
           const image = await resolveImage(args.image, { arch: requestedArch, force, uefi: flags.uefi });
           const arch = requestedArch ?? image.arch ?? macHost().arch ?? 'aarch64';
           const onTerminal = !flags.json && !flags.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
-          const options: VfkitOptions = {
-            ...bootOptionsFrom(flags, arch),
+          const extra: VfkitExtra = {
             vfkit: flags.vfkit,
             gvproxy: flags.gvproxy,
-            uefi: flags.uefi,
-            networking: flags.networking,
+            // Checked by the entry, which reports anything but nat or none as bad input.
+            networking: flags.networking as VfkitExtra['networking'],
             console: onTerminal ? 'stdio' : 'log',
-            log: (line) => process.stderr.write(line + '\n'),
           };
-          return { image, options, describe: () => ({ arch }) };
+          return {
+            image,
+            options: { ...bootOptionsFrom(flags, arch), uefi: flags.uefi, log: (line) => process.stderr.write(line + '\n'), extra },
+          };
         },
       });
     } catch (error) {
