@@ -166,7 +166,7 @@ for (const name of ['hyperkit', 'vfkit'] as const) {
   offMac(`${name}: on a host other than macOS, a one-line error naming macOS and exit 7`, async (t) => {
     const r = await lkrun([name, NTPD], { env: { PATH: `${STANDINS}:${process.env.PATH}` }, timeout: 30_000 });
     t.is(r.exitCode, 7, r.all);
-    t.regex(r.all, new RegExp(`^lkrun: ${name} runs only on macOS \\(this host is ${process.platform}\\)`, 'm'));
+    t.regex(r.all, new RegExp(`^lkrun: ${name} runs only on macOS, not on ${process.platform} \\(use --dry-run`, 'm'));
     t.is(r.all.trim().split('\n').length, 1, r.all);
   });
 
@@ -267,3 +267,55 @@ test('a gzip-compressed arm64 Image is inflated for Virtualization.framework; an
 });
 
 if (skip) console.warn(`macos-platforms: stand-in boots skipped: ${why}`);
+
+/** A suite file in a temporary directory (the image path is absolute). */
+function suiteFile(body: string): string {
+  const dir = tempDir('lkrun-mac-suite-');
+  const path = join(dir, 'suite.yml');
+  writeFileSync(path, body.replace('IMAGE', NTPD));
+  return path;
+}
+
+offMac('lkrun test [qemu/x86_64, hyperkit, vfkit] on Linux: qemu passes, the macOS targets are skipped with the reason', async (t) => {
+  if (!haveImage) return t.fail(NOT_BUILT);
+  const suite = suiteFile("name: mac\nimage: IMAGE\ntargets: [qemu/x86_64, hyperkit, vfkit]\nsteps:\n  - expect: 'service ntpd running'\n");
+  const out = tempDir('lkrun-mac-out-');
+  const r = await lkrun(['test', suite, '--out', out, '--reporter', 'json'], { timeout: 180_000 });
+  // README: 7 when only skips kept the run from passing.
+  t.is(r.exitCode, 7, r.all);
+  const jobs = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs as { id: string; status: string; reason?: string }[];
+  t.deepEqual(Object.fromEntries(jobs.map((j) => [j.id, [j.status, j.reason]])), {
+    'mac qemu/x86_64': ['passed', undefined],
+    'mac hyperkit/x86_64': ['skipped', 'hyperkit runs only on macOS'],
+    'mac vfkit/x86_64': ['skipped', 'vfkit runs only on macOS'],
+  });
+  const allowed = await lkrun(['test', suite, '--out', out, '--reporter', 'json', '--allow-skip'], { timeout: 180_000 });
+  t.is(allowed.exitCode, 0, allowed.all);
+});
+
+maybe('lkrun test drives hyperkit and vfkit targets with exec steps (pretend macOS, stand-ins)', async (t) => {
+  const { env } = standinEnv();
+  const suite = suiteFile(
+    [
+      'name: mac',
+      'image: IMAGE',
+      'targets:',
+      '  - platform: hyperkit',
+      '    arch: x86_64',
+      '    options: { networking: none }',
+      '  - vfkit',
+      'steps:',
+      "  - expect: 'service ntpd running'",
+      "  - exec: 'echo from the control shell'",
+      "  - exec: 'true'",
+    ].join('\n') + '\n',
+  );
+  const out = tempDir('lkrun-mac-out-');
+  const r = await lkrun(['test', suite, '--out', out, '--reporter', 'json'], { env, timeout: 120_000 });
+  t.is(r.exitCode, 0, r.all);
+  const jobs = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs as { id: string; status: string }[];
+  t.deepEqual(jobs.map((j) => [j.id, j.status]).sort(), [
+    ['mac hyperkit/x86_64', 'passed'],
+    ['mac vfkit/x86_64', 'passed'],
+  ]);
+});

@@ -25,10 +25,13 @@ export function macHost(): MacHost {
 
 /** Why `tool` cannot run here, or undefined on macOS. */
 export function notMacReason(tool: string, host = macHost()): string | undefined {
-  return host.darwin ? undefined : `${tool} runs only on macOS (this host is ${host.platform})`;
+  return host.darwin ? undefined : `${tool} runs only on macOS`;
 }
 
 export function requireMac(tool: string, host = macHost()): void {
   const reason = notMacReason(tool, host);
-  if (reason) throw new PlatformUnavailableError(reason, { hint: 'use --dry-run to print the exact commands, or lkrun qemu here' });
+  if (reason)
+    throw new PlatformUnavailableError(`${reason}, not on ${host.platform}`, {
+      hint: 'use --dry-run to print the exact commands, or lkrun qemu here',
+    });
 }
