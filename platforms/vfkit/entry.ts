@@ -7,6 +7,7 @@ import type { Arch } from '../../src/image/types.js';
 import { macHost, notMacReason } from '../hyperkit/host.js';
 import type { CommonLaunchOptions, DoctorCheck, PlatformEntry } from '../platform.js';
 import { VFKIT_CAPABILITIES } from './capabilities.js';
+import { type MacTools, macosMajorFromDarwin } from './default-platform.js';
 import type { VfkitOptions } from './index.js';
 
 export type VfkitExtra = {
@@ -85,7 +86,13 @@ export const vfkitEntry: PlatformEntry<VfkitOptions> = {
   },
 };
 
-/** vfkit's pure existence check, for the default-platform choice. */
-export function vfkitInstalled(): boolean {
-  return !!findInPath('vfkit') || existsSync('/opt/homebrew/bin/vfkit');
+/** What this Mac has, for defaultMacPlatform(): the one impure half of the default choice. */
+export async function detectMacTools(): Promise<MacTools> {
+  const { hyperkitBinary } = await import('../hyperkit/index.js');
+  return {
+    arch: macHost().arch ?? 'aarch64',
+    macosMajor: macosMajorFromDarwin(release()),
+    vfkit: !!findInPath('vfkit'),
+    hyperkit: existsSync(hyperkitBinary(undefined)),
+  };
 }
