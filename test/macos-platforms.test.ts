@@ -319,3 +319,64 @@ maybe('lkrun test drives hyperkit and vfkit targets with exec steps (pretend mac
     ['mac vfkit/x86_64', 'passed'],
   ]);
 });
+
+maybe('published ports: hyperkit through VPNKit (expose, unexpose at teardown), vfkit through gvproxy', async (t) => {
+  const { env, events, runtime } = standinEnv();
+  const hk = await lkrun(
+    ['hyperkit', NTPD, '--networking', 'vpnkit', '--publish=8123:123/udp', '-q', '--expect', 'service ntpd running', '--until-expect'],
+    {
+      env,
+      timeout: 60_000,
+    },
+  );
+  t.is(hk.exitCode, 0, hk.all);
+  const vf = await lkrun(['vfkit', NTPD, '--publish=127.0.0.1:8124:123/udp', '-q', '--expect', 'service ntpd running', '--until-expect'], {
+    env,
+    timeout: 60_000,
+  });
+  t.is(vf.exitCode, 0, vf.all);
+  const log = readFileSync(events, 'utf8');
+  const lines = (tool: string) =>
+    log
+      .split('\n')
+      .filter((l) => l.startsWith(`${tool}.mjs `))
+      .map((l) => l.replace(/^\S+ \d+ /, '').replace(new RegExp(`${runtime}/lkrun/lkrun-ntpd-[^/]+/`, 'g'), 'STATE/'));
+  const forward = '{"proto":"udp","out_ip":"127.0.0.1","out_port":8123,"in_ip":"192.168.65.3","in_port":123}';
+  t.deepEqual(lines('vpnkit'), [
+    'started --ethernet STATE/vpnkit_eth.sock --port STATE/vpnkit_port.sock --vsock-path STATE/connect',
+    `PUT /forwards/expose/port ${forward}`,
+    `DELETE /forwards/unexpose/port ${forward}`,
+    'sigterm',
+  ]);
+  t.deepEqual(lines('gvproxy'), [
+    'started -listen-vfkit unixgram://STATE/gvproxy-net.sock -listen unix://STATE/gvproxy-api.sock -pid-file STATE/gvproxy.pid -ssh-port -1',
+    'POST /services/forwarder/expose {"local":"127.0.0.1:8124","remote":"192.168.127.2:123","protocol":"udp"}',
+    'sigterm',
+  ]);
+  t.regex(log, /vfkit\.mjs \d+ started .*--device virtio-net,unixSocketPath=\S+\/gvproxy-net\.sock,mac=5a:94:ef:e4:0c:ee /);
+});
+
+maybe('hyperkit: the console on stdio (a terminal run) streams COM1 from hyperkit itself', async (t) => {
+  await withPretendDarwin(async () => {
+    const run = new Run({ label: 'stdio', ledgerDir: tempDir() });
+    await run.prepare();
+    try {
+      const img = await resolveImage(NTPD, { arch: 'x86_64' });
+      const platform = new HyperkitPlatform();
+      const machine = await platform.boot(
+        img,
+        { ...common, networking: { mode: 'none' }, console: 'stdio', control: false } as HyperkitOptions,
+        run,
+      );
+      t.true(platform.lastPrepared!.args.includes('com1,stdio'));
+      t.false(platform.lastPrepared!.args.some((a) => a.startsWith('com2')));
+      let text = '';
+      machine.console.on('data', (d: Buffer) => (text += d.toString()));
+      await waitFor(() => text.includes(NTPD_UP) || undefined, 15_000);
+      t.false(existsSync(join(run.stateDir, 'tty')), 'no autopty when the console is on stdio');
+      t.is(machine.control, undefined);
+    } finally {
+      await run.teardown();
+    }
+  });
+});

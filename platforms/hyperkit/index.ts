@@ -4,7 +4,7 @@
 // COM2 the image's control shell. Networking through VPNKit (Docker
 // Desktop's or one started here), vmnet or none.
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -62,7 +62,7 @@ export interface PreparedHyperkit {
   config: HyperkitConfig;
   args: string[];
   setup: SetupAction[];
-  vpnkit?: { binary: string; args: string[]; ethernetSocket: string };
+  vpnkit?: { binary: string; args: string[]; ethernetSocket: string; portSocket: string };
   /** VPNKit's port-control socket and the forwards to make there. */
   forwards?: { socket: string; list: VpnkitForward[] };
 }
@@ -138,7 +138,12 @@ export class HyperkitPlatform implements Platform<HyperkitOptions> {
           portSocket = shortSocketPath(state, run.id, 'vpnkit_port.sock');
           network = { kind: 'vpnkit', ethernetSocket, uuid: vpnkitUuid(o, state) };
           const binary = o.vpnkit ?? findInPath('vpnkit') ?? 'vpnkit';
-          vpnkit = { binary, ethernetSocket, args: buildVpnkitArgs({ ethernetSocket, portSocket, vsockPath: join(state, 'connect') }) };
+          vpnkit = {
+            binary,
+            ethernetSocket,
+            portSocket,
+            args: buildVpnkitArgs({ ethernetSocket, portSocket, vsockPath: join(state, 'connect') }),
+          };
           // The guest configures forwards over 9P tag `port`; VPNKit reaches it through vsock port 62373.
           shares9p.push({ path: portSocket, tag: 'port' });
           vsockPorts.push(62373);
@@ -199,6 +204,9 @@ export class HyperkitPlatform implements Platform<HyperkitOptions> {
       });
     }
     for (const action of p.setup) await performAction(action);
+    for (const socket of p.vpnkit ? [p.vpnkit.ethernetSocket, p.vpnkit.portSocket] : []) {
+      if (!socket.startsWith(run.stateDir)) run.defer(`remove ${socket}`, () => rmSync(socket, { force: true }));
+    }
 
     if (p.vpnkit) await startVpnkit(p.vpnkit, run);
     const hyperkit = startTool(p.binary, p.args, { cwd: run.stateDir, classify: hyperkitExit, run, what: p.binary });

@@ -218,7 +218,7 @@ export class VfkitPlatform implements Platform<VfkitOptions> {
       run.defer('close control pty', () => hvc1.close());
       control = { output: hvc1.output, write: (data) => hvc1.write(data) };
     }
-    if (gv) await exposeAll(p.gvproxy!, run, vfkit);
+    if (gv) await exposeAll(p.gvproxy!);
 
     return {
       console: consoleOut,
@@ -333,7 +333,8 @@ async function startGvproxy(g: GvproxyPlan, run: RunContext): Promise<ToolProces
   return gv;
 }
 
-async function exposeAll(g: GvproxyPlan, run: RunContext, vfkit: ToolProcess): Promise<void> {
+// No unexpose at teardown: this gvproxy is the run's own and stops with it.
+async function exposeAll(g: GvproxyPlan): Promise<void> {
   for (const f of g.forwards) {
     const res = await unixHttp(g.apiSocket, 'POST', '/services/forwarder/expose', f).catch((error: Error) => {
       throw new PlatformError(`gvproxy could not publish ${f.local}/${f.protocol}: ${error.message}`);
@@ -341,13 +342,5 @@ async function exposeAll(g: GvproxyPlan, run: RunContext, vfkit: ToolProcess): P
     if (res.status < 200 || res.status > 299) {
       throw new PlatformError(`gvproxy could not publish ${f.local}/${f.protocol}: HTTP ${res.status} ${res.text.trim().slice(0, 200)}`);
     }
-    run.defer(`unpublish ${f.local}/${f.protocol}`, () =>
-      vfkit.done
-        ? undefined
-        : unixHttp(g.apiSocket, 'POST', '/services/forwarder/unexpose', { local: f.local, protocol: f.protocol }).then(
-            () => {},
-            () => {},
-          ),
-    );
   }
 }

@@ -98,6 +98,9 @@ for (const spec of opts.s) {
   if (!DRIVERS.has(driver)) fail(`pci slot ${slot}:${func}: unknown device "${driver}"`);
   if (usedSlots.has(`${slot}:${func}`)) fail(`pci slot ${slot}:${func} already occupied!`);
   usedSlots.add(`${slot}:${func}`);
+  if (driver === 'virtio-vpnkit' && !existsSync(/path=([^,]+)/.exec(config ?? '')?.[1] ?? '')) {
+    fail(`virtio-vpnkit: failed to connect to ${config}: No such file or directory`);
+  }
   if ((driver === 'virtio-blk' || driver === 'ahci-cd' || driver === 'ahci-hd') && !existsSync(config?.split(',')[0] ?? '')) {
     fail(`Could not open backing file: ${config}: No such file or directory`);
   }
