@@ -380,3 +380,21 @@ maybe('hyperkit: the console on stdio (a terminal run) streams COM1 from hyperki
     }
   });
 });
+
+test('vfkit --dry-run: a gzip arm64 kernel is inflated into the state directory and booted from there', async (t) => {
+  const dir = tempDir('lkrun-mac-arm-');
+  const plain = Buffer.alloc(8192, 1);
+  plain.write('ARM\x64', 0x38, 'latin1');
+  writeFileSync(join(dir, 'tiny-kernel'), gzipSync(plain));
+  writeFileSync(join(dir, 'tiny-initrd.img'), Buffer.alloc(512));
+  writeFileSync(join(dir, 'tiny-cmdline'), 'console=ttyAMA0');
+  const r = await lkrun(['vfkit', join(dir, 'tiny'), '--dry-run'], { timeout: 30_000 });
+  t.is(r.exitCode, 0, r.all);
+  const [inflate, vfkit] = r.stdout.trim().split('\n');
+  const state = /> (\S+)\/kernel$/.exec(inflate!)?.[1];
+  t.is(inflate, `gunzip -c ${join(dir, 'tiny-kernel')} > ${state}/kernel`);
+  t.true(
+    vfkit!.includes(`'linux,kernel=${state}/kernel,initrd=${join(dir, 'tiny-initrd.img')},cmdline="console=ttyAMA0 console=hvc0"'`),
+    vfkit,
+  );
+});
