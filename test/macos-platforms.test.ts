@@ -398,3 +398,18 @@ test('vfkit --dry-run: a gzip arm64 kernel is inflated into the state directory 
     vfkit,
   );
 });
+
+maybe("hyperkit in a kept --state: a dead run's pidfile is cleared, a live hyperkit is not started over", async (t) => {
+  const { env } = standinEnv();
+  const state = tempDir('lkrun-mac-state-');
+  const args = ['hyperkit', NTPD, '--state', state, '--networking', 'none', '-q', '--expect', 'service ntpd running', '--until-expect'];
+  writeFileSync(join(state, 'hyperkit.pid'), '999999999');
+  const r = await lkrun(args, { env, timeout: 60_000 });
+  t.is(r.exitCode, 0, r.all);
+  t.true(existsSync(state), '--state is kept');
+  t.false(existsSync(join(state, 'hyperkit.pid')), 'hyperkit removed its pidfile on exit');
+  writeFileSync(join(state, 'hyperkit.pid'), String(process.pid));
+  const busy = await lkrun(args, { env, timeout: 60_000 });
+  t.is(busy.exitCode, 6, busy.all);
+  t.regex(busy.all, new RegExp(`hyperkit \\(pid ${process.pid}\\) is already running in this state directory`));
+});

@@ -203,6 +203,7 @@ export class HyperkitPlatform implements Platform<HyperkitOptions> {
         hint: 'start Docker Desktop, or use --networking vpnkit (starts VPNKit), vmnet (root) or none',
       });
     }
+    clearStale(p);
     for (const action of p.setup) await performAction(action);
     for (const socket of p.vpnkit ? [p.vpnkit.ethernetSocket, p.vpnkit.portSocket] : []) {
       if (!socket.startsWith(run.stateDir)) run.defer(`remove ${socket}`, () => rmSync(socket, { force: true }));
@@ -210,7 +211,8 @@ export class HyperkitPlatform implements Platform<HyperkitOptions> {
 
     if (p.vpnkit) await startVpnkit(p.vpnkit, run);
     const hyperkit = startTool(p.binary, p.args, { cwd: run.stateDir, classify: hyperkitExit, run, what: p.binary });
-    const grace = options.stopGraceMs ?? 10_000;
+    // Images without acpid ignore the power button: a short grace keeps every run's end quick.
+    const grace = options.stopGraceMs ?? 3000;
     const teardown = () => hyperkit.stop(grace);
     run.defer('stop hyperkit', teardown);
     const exited = hyperkit.exited.then((exit) => {
@@ -316,6 +318,34 @@ export function hyperkitExit(code: number | undefined, stderr: string): MachineE
   if (code === 0 || code === 2) return 'poweroff';
   if (code === 1 && stderr.trim() === '') return 'poweroff';
   return 'crashed';
+}
+
+/**
+ * What a killed run left in a kept --state directory: hyperkit creates its
+ * pidfile exclusively and refuses to start over an old one, and a socket
+ * file left behind would stop VPNKit from listening.
+ */
+function clearStale(p: PreparedHyperkit): void {
+  const pidfile = p.config.pidfile;
+  if (existsSync(pidfile)) {
+    const pid = Number(readFileSync(pidfile, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      throw new PlatformError(`hyperkit (pid ${pid}) is already running in this state directory (${pidfile})`, {
+        hint: 'stop it, or use another --state',
+      });
+    }
+    rmSync(pidfile, { force: true });
+  }
+  if (p.vpnkit) for (const socket of [p.vpnkit.ethernetSocket, p.vpnkit.portSocket]) rmSync(socket, { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function startVpnkit(v: NonNullable<PreparedHyperkit['vpnkit']>, run: RunContext): Promise<ToolProcess> {

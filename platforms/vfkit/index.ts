@@ -183,6 +183,10 @@ export class VfkitPlatform implements Platform<VfkitOptions> {
         hint: 'brew install podman (it ships gvproxy) or gvisor-tap-vsock, or pass --gvproxy PATH; or drop --publish',
       });
     }
+    // A kept --state directory may hold the last run's console log and sockets: start clean.
+    const stale = [p.config.restSocket, ...(p.config.console.kind === 'log' ? [p.config.console.path] : [])];
+    if (p.gvproxy) stale.push(p.gvproxy.apiSocket, p.gvproxy.netSocket);
+    for (const path of stale) rmSync(path, { force: true });
     if (p.inflate) await inflateKernel(p.inflate);
     for (const action of p.setup) await performAction(action);
     for (const socket of [p.config.restSocket, ...(p.gvproxy ? [p.gvproxy.apiSocket, p.gvproxy.netSocket] : [])]) {
@@ -197,7 +201,8 @@ export class VfkitPlatform implements Platform<VfkitOptions> {
       what: p.binary,
     });
     const rest = p.config.restSocket;
-    const grace = options.stopGraceMs ?? 10_000;
+    // Images that ignore the stop request are forced off soon after: every run's end stays quick.
+    const grace = options.stopGraceMs ?? 3000;
     const teardown = () => stopVfkit(vfkit, rest, grace);
     run.defer('stop vfkit', teardown);
 
