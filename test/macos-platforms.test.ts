@@ -413,3 +413,27 @@ maybe("hyperkit in a kept --state: a dead run's pidfile is cleared, a live hyper
   t.is(busy.exitCode, 6, busy.all);
   t.regex(busy.all, new RegExp(`hyperkit \\(pid ${process.pid}\\) is already running in this state directory`));
 });
+
+maybe('hyperkit after lkrun is SIGKILLed: hyperkit dies with it, and lkrun gc reaps the state directory from the ledger', async (t) => {
+  const { env, runtime, events } = standinEnv();
+  const stateHome = tempDir('lkrun-mac-ledger-');
+  const child = lkrun(['hyperkit', NTPD, '--networking', 'none', '-q', '--expect', 'never shown'], {
+    env: { ...env, XDG_STATE_HOME: stateHome },
+    timeout: 60_000,
+  });
+  const pid = await waitFor(() => {
+    const m = existsSync(events) ? /^hyperkit\.mjs (\d+) started /m.exec(readFileSync(events, 'utf8')) : null;
+    return m ? Number(m[1]) : undefined;
+  }, 20_000);
+  const [state] = stateDirs(runtime);
+  const ledger = readdirSync(join(stateHome, 'lkrun', 'runs')).join('\n');
+  t.regex(ledger, /\.json$/m, 'the run keeps a ledger while it runs');
+  child.kill('SIGKILL');
+  await child;
+  t.true(await waitFor(() => !pidAlive(pid) || undefined, 10_000).catch(() => false), 'hyperkit did not outlive lkrun');
+  t.true(existsSync(state!), 'a SIGKILLed run cannot clean up itself');
+  const gc = await lkrun(['gc'], { env: { ...env, XDG_STATE_HOME: stateHome }, timeout: 30_000 });
+  t.is(gc.exitCode, 0, gc.all);
+  t.regex(gc.all, /reaped/);
+  t.false(existsSync(state!), 'gc removed the state directory');
+});
