@@ -1,4 +1,5 @@
 // vfkit's registry entry: cheap to import (the adapter loads in create()).
+import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { BadInputError } from '../../src/core/errors.js';
@@ -78,7 +79,13 @@ export const vfkitEntry: PlatformEntry<VfkitOptions> = {
       });
     }
     const vfkit = findInPath('vfkit');
-    checks.push({ what: 'vfkit', ok: !!vfkit, essential: true, detail: vfkit ?? 'not found in PATH (brew install vfkit)' });
+    const version = vfkit ? (await execa(vfkit, ['--version'], { reject: false, timeout: 5000 })).stdout.split('\n')[0] : '';
+    checks.push({
+      what: 'vfkit',
+      ok: !!vfkit,
+      essential: true,
+      detail: vfkit ? `${vfkit}${version ? ` (${version})` : ''}` : 'not found in PATH (brew install vfkit)',
+    });
     const { findGvproxy } = await import('./index.js');
     const gvproxy = findGvproxy();
     checks.push({ what: 'gvproxy', ok: !!gvproxy, detail: gvproxy ?? 'not found: --publish with vfkit needs it (podman ships it)' });
