@@ -437,3 +437,21 @@ maybe('hyperkit after lkrun is SIGKILLed: hyperkit dies with it, and lkrun gc re
   t.regex(gc.all, /reaped/);
   t.false(existsSync(state!), 'gc removed the state directory');
 });
+
+test('lkrun doctor: each macOS platform says whether it can run here and why not', async (t) => {
+  const plain = await lkrun(['doctor'], { timeout: 60_000 });
+  if (process.platform !== 'darwin') {
+    t.regex(plain.stdout, /^FAIL hyperkit\s+hyperkit runs only on macOS$/m);
+    t.regex(plain.stdout, /^FAIL vfkit\s+vfkit runs only on macOS$/m);
+  }
+  const { env } = standinEnv();
+  const mac = await lkrun(['doctor'], { env, timeout: 60_000 });
+  // hyperkit needs an Intel host even when the binary is there.
+  const hyperkitLine =
+    process.arch === 'x64'
+      ? `^ok   hyperkit\\s+${STANDINS}/hyperkit$`
+      : `^FAIL hyperkit\\s+${STANDINS}/hyperkit, but hyperkit needs an Intel Mac$`;
+  t.regex(mac.stdout, new RegExp(hyperkitLine, 'm'));
+  t.regex(mac.stdout, /^ok {3}vfkit\s+\S+\/vfkit \(vfkit version: v0\.6\.1/m);
+  t.regex(mac.stdout, /^ok {3}gvproxy\s+\S+\/gvproxy$/m);
+});

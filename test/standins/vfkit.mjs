@@ -29,6 +29,10 @@ const LONG = {
 const SHORT = { c: 'cpus', m: 'memory', b: 'bootloader', d: 'device', k: 'kernel', i: 'initrd', C: 'kernel-cmdline', t: 'timesync' };
 const flags = { device: [] };
 const argv = process.argv.slice(2);
+if (argv[0] === '--version' || argv[0] === '-v') {
+  process.stdout.write('vfkit version: v0.6.1 (lkrun test stand-in)\n');
+  process.exit(0);
+}
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   let name;
