@@ -337,6 +337,9 @@ function clearStale(p: PreparedHyperkit): void {
     rmSync(pidfile, { force: true });
   }
   if (p.vpnkit) for (const socket of [p.vpnkit.ethernetSocket, p.vpnkit.portSocket]) rmSync(socket, { force: true });
+  // Old autopty links would point at ptys that are gone (or now someone else's).
+  const links = [p.config.controlTty, p.config.console.kind === 'autopty' ? p.config.console.tty : undefined];
+  for (const link of links) if (link) rmSync(link, { force: true });
 }
 
 function alive(pid: number): boolean {
