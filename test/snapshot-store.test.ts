@@ -28,7 +28,7 @@ async function save(store: SnapshotStore, key: string, bytes: number) {
 test('a committed snapshot is found whole; the temporary directory is gone', async (t) => {
   const store = new SnapshotStore(scratch());
   const saved = await save(store, KEY_A, 1000);
-  t.is(saved.meta.files['state.zst']?.bytes, 1000);
+  t.is(saved.meta.files['state.zst']!.bytes, 1000);
   const found = await store.find(KEY_A, { verify: true });
   t.is(found?.meta.key, KEY_A);
   t.deepEqual(readdirSync(store.root), [KEY_A]);
