@@ -126,6 +126,7 @@ export class SnapshotTap extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    // biome-ignore lint/suspicious/noUnnecessaryConditions: set once the pattern matched; Biome infers the initial literal
     if (this.done) {
       callback(null, chunk);
       return;
