@@ -106,14 +106,16 @@ test.serial('control: the same isolation sees a run that does start QEMU, and wh
 });
 
 for (const { id } of commands) {
+  // Topic commands (snapshot:ls) are typed with spaces (topicSeparator).
+  const words = id.split(':');
   for (const help of ['-h', '--help']) {
-    test.serial(`lkrun ${id} ${help} prints its help and exits 0`, async (t) => {
-      const { result, stub, isolated } = lkrunIsolated([id, help]);
+    test.serial(`lkrun ${words.join(' ')} ${help} prints its help and exits 0`, async (t) => {
+      const { result, stub, isolated } = lkrunIsolated([...words, help]);
       const r = await result;
       t.is(r.exitCode, 0, r.stderr);
       t.is(r.stderr, '');
       // oclif answers `help -h` with the overview, which lists `help`.
-      const usage = id === 'help' ? String.raw`\[COMMAND\]` : `${id}\\b`;
+      const usage = id === 'help' ? String.raw`\[COMMAND\]` : `${words.join(' ')}\\b`;
       t.regex(r.stdout, new RegExp(String.raw`^USAGE\n {2}\$ lkrun ` + usage, 'm'));
       t.deepEqual(stub.starts(), []);
       t.deepEqual(isolated.leftovers(), []);

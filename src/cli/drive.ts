@@ -7,6 +7,7 @@ import { collectGarbage } from '../core/ledger.js';
 import { redact } from '../core/redact.js';
 import type { RunOutcome } from '../core/run-context.js';
 import { Run } from '../run/run.js';
+import { consoleOnTerminal } from './flags.js';
 import { installSignalHandlers, interrupted } from './signals.js';
 import { runSession, type SessionOptions, type SessionResult } from '../run/session.js';
 import type { Image } from '../image/types.js';
@@ -68,7 +69,7 @@ export async function drive(d: DriveOptions): Promise<number> {
       process.stdout.write(redact(plan.steps.join('\n')) + '\n');
       return code;
     }
-    const interactive = !d.json && !d.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
+    const interactive = consoleOnTerminal(d);
     result = await runSession(
       platform,
       prepared.image,

@@ -108,6 +108,11 @@ export const outputFlags = {
   quiet: Flags.boolean({ char: 'q', description: 'do not echo the console', helpGroup: 'OUTPUT' }),
 };
 
+/** Whether the guest console is attached to this terminal (interactive) rather than streamed. */
+export function consoleOnTerminal(flags: { json?: boolean; quiet?: boolean }): boolean {
+  return !flags.json && !flags.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
+}
+
 export interface BootFlagValues {
   arch?: string;
   cpus: string;

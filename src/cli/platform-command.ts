@@ -34,6 +34,11 @@ export abstract class PlatformCommand extends LkrunCommand {
   static override args = imageArgs;
   static override flags = platformFlags;
 
+  /** The guest architecture when neither --arch nor the image says: the host's unless the platform knows better. */
+  protected defaultArch(): Arch {
+    return hostArch();
+  }
+
   /** Turns the command's own flags into options; throws BadInputError. Called before anything is created. */
   protected ownOptions(_flags: PlatformFlagValues & Record<string, unknown>): OwnOptions {
     return {};
@@ -62,7 +67,7 @@ export abstract class PlatformCommand extends LkrunCommand {
           const requestedArch = parseArch(flags.arch);
           const own = this.ownOptions(flags);
           const image = await resolveImage(args.image, { ...own.resolve, arch: requestedArch });
-          const arch = requestedArch ?? image.arch ?? hostArch();
+          const arch = requestedArch ?? image.arch ?? this.defaultArch();
           const options: CommonLaunchOptions = {
             ...bootOptionsFrom(flags, arch),
             ...own.common,
