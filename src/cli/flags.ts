@@ -33,6 +33,9 @@
 //   one line, leaving no state directory, ledger or process.
 // - Commands that start something install src/cli/signals.ts's handlers
 //   (PlatformCommand does) and exit with 128+n when interrupted.
+// - A command module imports at the top only what its definition needs, and
+//   the rest inside run(): oclif imports every command on every invocation,
+//   so that is what `lkrun --version` costs.
 import { Flags } from '@oclif/core';
 import { readFileSync } from 'node:fs';
 import type { FailPattern } from '../console/monitor.js';

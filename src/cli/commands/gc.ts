@@ -1,7 +1,5 @@
 import { Flags } from '@oclif/core';
 import { LkrunCommand } from '../base.js';
-import { collectGarbage, describeResources } from '../../core/ledger.js';
-import { reaperFor } from '../../../platforms/registry.js';
 import { exit } from '../exit.js';
 
 export default class Gc extends LkrunCommand {
@@ -14,6 +12,11 @@ export default class Gc extends LkrunCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Gc);
+    // Loaded here, not at the top: oclif imports every command for any invocation.
+    const [{ collectGarbage, describeResources }, { reaperFor }] = await Promise.all([
+      import('../../core/ledger.js'),
+      import('../../../platforms/registry.js'),
+    ]);
     const reaped = await collectGarbage(undefined, { dryRun: flags['dry-run'], reaperFor });
     for (const r of reaped) {
       const what = describeResources([r.resource]);
