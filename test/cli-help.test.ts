@@ -39,3 +39,12 @@ for (const args of [['-v'], ['--version'], ['version']]) {
     t.is(r.stdout, `lkrun/${version} ${process.platform}-${process.arch} node-${process.version}`);
   });
 }
+
+for (const args of [['qemux'], ['snapshot', 'lss']]) {
+  test.serial(`lkrun ${args.join(' ')}: an unknown command is one line naming it and the commands, exit 2`, async (t) => {
+    const r = await lkrun([...args, 'images/out/x86_64/ntpd'], { timeout: 60_000 });
+    t.is(r.exitCode, 2);
+    t.is(r.stdout, '');
+    t.regex(r.stderr, new RegExp(`^lkrun: unknown command "${args.join(' ')}"; commands: [^\\n]*\\bqemu\\b[^\\n]*\\btest\\b[^\\n]*$`));
+  });
+}
