@@ -13,7 +13,7 @@ import { qemuVersion } from './accel.js';
 import type { QemuBoot, QemuConfig } from './argv.js';
 import type { QemuProcess } from './process.js';
 import { QmpClient } from './qmp.js';
-import { compressionAvailable, contentHash, restoreState, SnapshotTap, saveState, snapshotKey } from './snapshot.js';
+import { compressionAvailable, HashMemo, restoreState, SnapshotTap, saveState, snapshotKey } from './snapshot.js';
 import { SnapshotStore, snapshotLimitBytes, type StoredSnapshot } from './snapshot-store.js';
 import type { SetupAction } from './setup.js';
 
@@ -43,7 +43,8 @@ export function checkSnapshotable(config: QemuConfig): void {
 }
 
 /** What the guest sees of each file: content hashes, with per-run copies traced back to their source. */
-async function fileIdentities(config: QemuConfig, setup: SetupAction[]): Promise<string[]> {
+async function fileIdentities(config: QemuConfig, setup: SetupAction[], memo: HashMemo): Promise<string[]> {
+  const contentHash = (path: string) => memo.contentHash(path);
   const bootFiles = (boot: QemuBoot): string[] =>
     boot.kind === 'kernel'
       ? [boot.kernel, boot.initrd, boot.squashfs].filter((f): f is string => !!f)
@@ -78,14 +79,11 @@ export async function planSnapshot(
   stateDir: string,
 ): Promise<SnapshotPlan> {
   checkSnapshotable(config);
-  const key = snapshotKey({
-    qemuVersion: await qemuVersion(binary),
-    args,
-    stateDir,
-    files: await fileIdentities(config, setup),
-    snapshotAt: request.at.source,
-  });
   const store = new SnapshotStore();
+  const memo = new HashMemo(join(store.root, '.content-hashes.json'));
+  const [version, files] = await Promise.all([qemuVersion(binary), fileIdentities(config, setup, memo)]);
+  await memo.save().catch(() => {});
+  const key = snapshotKey({ qemuVersion: version, args, stateDir, files, snapshotAt: request.at.source });
   const qmpSocket = join(stateDir, 'qmp.sock').length < 100 ? join(stateDir, 'qmp.sock') : join('/tmp', `lkrun-${key}-${process.pid}.qmp`);
   return { key, store, limitBytes: snapshotLimitBytes(request.limit), qmpSocket, found: await store.find(key) };
 }
