@@ -174,7 +174,8 @@ export class SnapshotTap extends Transform {
     const text = this.line + cleanConsoleText(chunk.toString('utf8'));
     const lines = text.split('\n');
     this.line = lines.pop() ?? '';
-    if (!lines.some((l) => this.pattern.test(l))) {
+    // The unfinished last line counts too: the console engine matches a line still arriving after a moment.
+    if (![...lines, this.line].some((l) => this.pattern.test(l))) {
       callback(null, chunk);
       return;
     }
