@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import type { LaunchedMachine } from '../launch.js';
 import { ExpectationFailedError, TimeoutError } from '../core/errors.js';
+import { boundedExec } from '../core/patterns.js';
 import type { Step } from './suite.js';
 
 /** Timeouts for steps that name none (the job's own timeout still bounds them). */
@@ -32,7 +33,7 @@ export async function runStep(machine: LaunchedMachine, step: Step, signal: Abor
       if (result.exitCode !== step.exitCode) {
         throw new ExpectationFailedError(`exited ${result.exitCode}, expected ${step.exitCode}${last ? `: ${last}` : ''}`);
       }
-      if (step.expectOutput && !step.expectOutput.test(result.output)) {
+      if (step.expectOutput && boundedExec(step.expectOutput, result.output) === null) {
         throw new ExpectationFailedError(
           `output does not match /${step.expectOutput.source}/: ${JSON.stringify(result.output.slice(0, 200))}`,
         );
