@@ -41,6 +41,8 @@ export interface MonitorOptions {
 
 interface Waiter {
   pattern: RegExp;
+  /** The pattern without g/y, whose lastIndex would make matches depend on earlier ones. */
+  matcher: RegExp;
   resolve: (m: ConsoleMatch) => void;
   reject: (e: Error) => void;
 }
@@ -113,6 +115,7 @@ export class ConsoleMonitor {
       };
       const waiter: Waiter = {
         pattern,
+        matcher: new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')),
         resolve: (m) => {
           cleanup();
           resolve(m);
@@ -180,10 +183,9 @@ export class ConsoleMonitor {
       const text = this.lineText(i);
       texts.push(i === this.cursor.line ? text.slice(this.cursor.col) : text);
     }
-    const flags = waiter.pattern.flags.replace('g', '').replace('y', '');
     let found: LineMatch | undefined;
     try {
-      found = firstMatch([new RegExp(waiter.pattern.source, flags)], texts);
+      found = firstMatch([waiter.matcher], texts);
     } catch (error) {
       if (!(error instanceof PatternTooSlowError)) throw error;
       waiter.reject(new ExpectationFailedError(error.message));

@@ -22,8 +22,7 @@ setFlagsFromString('--regexp-backtracks-before-fallback=10000');
 
 /** Why `source` is not an acceptable pattern, or undefined when it is. */
 export function patternProblem(source: string): string | undefined {
-  if (source.length > MAX_PATTERN_CHARS)
-    return `pattern is ${source.length} characters long; at most ${MAX_PATTERN_CHARS} are allowed`;
+  if (source.length > MAX_PATTERN_CHARS) return `pattern is ${source.length} characters long; at most ${MAX_PATTERN_CHARS} are allowed`;
   try {
     new RegExp(source);
     return undefined;
