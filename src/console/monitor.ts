@@ -4,7 +4,7 @@
 // that yields bytes can be monitored.
 import type { Readable, Writable } from 'node:stream';
 import { GuestPanicError, ExpectationFailedError, StallError, TimeoutError, type LkrunError } from '../core/errors.js';
-import { firstMatch, PatternTooSlowError, type LineMatch } from '../core/patterns.js';
+import { firstMatch, PatternError, type LineMatch } from '../core/patterns.js';
 import { formatTimedLine, Transcript, type TimedLine } from './transcript.js';
 
 export interface FailPattern {
@@ -153,7 +153,7 @@ export class ConsoleMonitor {
     while (this.waiters.length > 0) {
       const waiter = this.waiters[0]!;
       const found = this.search(waiter);
-      if (found === 'slow') continue; // that waiter was rejected; the next one may match
+      if (found === 'failed') continue; // that waiter was rejected; the next one may match
       if (!found) return;
       const { line, col, match } = found;
       // A match in an unfinished line (a prompt, or a line still arriving)
@@ -173,8 +173,8 @@ export class ConsoleMonitor {
     }
   }
 
-  /** The first match of the oldest waiter at or after the cursor, in lines not yet tried; 'slow' when the pattern ran out of time. */
-  private search(waiter: Waiter): { line: number; col: number; match: RegExpExecArray } | 'slow' | undefined {
+  /** The first match of the oldest waiter at or after the cursor, in lines not yet tried; 'failed' when the pattern could not be run (and its waiter was rejected). */
+  private search(waiter: Waiter): { line: number; col: number; match: RegExpExecArray } | 'failed' | undefined {
     const done = this.transcript.lines.length;
     if (this.searched.waiter !== waiter) this.searched = { waiter, upTo: this.cursor.line };
     const first = Math.max(this.cursor.line, this.searched.upTo);
@@ -187,9 +187,9 @@ export class ConsoleMonitor {
     try {
       found = firstMatch([waiter.matcher], texts);
     } catch (error) {
-      if (!(error instanceof PatternTooSlowError)) throw error;
+      if (!(error instanceof PatternError)) throw error;
       waiter.reject(new ExpectationFailedError(error.message));
-      return 'slow';
+      return 'failed';
     }
     if (!found) {
       this.searched.upTo = done;
@@ -214,7 +214,7 @@ export class ConsoleMonitor {
         lines.map((l) => l.text),
       );
     } catch (error) {
-      if (!(error instanceof PatternTooSlowError)) throw error;
+      if (!(error instanceof PatternError)) throw error;
       this.fail(new ExpectationFailedError(`--fail-on ${error.message}`));
       return;
     }

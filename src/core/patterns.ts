@@ -31,15 +31,19 @@ export function patternProblem(source: string): string | undefined {
   }
 }
 
-/** A pattern took longer than MATCH_BUDGET_MS on one piece of text. */
-export class PatternTooSlowError extends Error {
-  constructor(readonly pattern: RegExp) {
-    super(
-      `pattern /${pattern.source}/ took over ${MATCH_BUDGET_MS} ms on one line and was stopped; ` +
-        'simplify it (nested quantifiers, backreferences and lookarounds can take exponential time)',
-    );
+/** A pattern could not be run to the end on some text: it ran out of time, or V8 refused it (too large to compile). */
+export class PatternError extends Error {
+  constructor(
+    readonly pattern: RegExp,
+    why: string,
+  ) {
+    super(`pattern /${pattern.source}/ ${why}`);
   }
 }
+
+const TOO_SLOW =
+  `took over ${MATCH_BUDGET_MS} ms on one line and was stopped; ` +
+  'simplify it (nested quantifiers, backreferences and lookarounds can take exponential time)';
 
 export interface LineMatch {
   /** Index into the lines searched. */
@@ -75,8 +79,8 @@ const scan = new Script(`
 
 /**
  * The first line (then the first pattern in order) that matches, or undefined.
- * Throws PatternTooSlowError, naming the pattern that ran out of time, when
- * the batch exceeds the budget.
+ * Throws PatternError, naming the pattern, when the batch exceeds the budget
+ * or V8 cannot run a pattern.
  */
 export function firstMatch(patterns: readonly RegExp[], lines: readonly string[]): LineMatch | undefined {
   if (patterns.length === 0 || lines.length === 0) return undefined;
@@ -87,8 +91,9 @@ export function firstMatch(patterns: readonly RegExp[], lines: readonly string[]
     scan.runInContext(sandbox, { timeout: MATCH_BUDGET_MS });
     return context.result ?? undefined;
   } catch (error) {
-    if ((error as { code?: string }).code !== 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw error;
-    throw new PatternTooSlowError(patterns[context.current] ?? patterns[0]!);
+    const pattern = patterns[context.current] ?? patterns[0]!;
+    if ((error as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw new PatternError(pattern, TOO_SLOW);
+    throw new PatternError(pattern, `could not run: ${(error as Error).message}`);
   } finally {
     context.patterns = [];
     context.lines = [];

@@ -3,7 +3,7 @@
 import type { Arch } from '../image/types.js';
 import { resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
-import { boundedExec } from '../core/patterns.js';
+import { boundedExec, PatternError } from '../core/patterns.js';
 import type { JobPlan } from './results.js';
 import { imageFor, SuiteError, type Suite, type Target } from './suite.js';
 
@@ -17,6 +17,15 @@ export function parseTarget(text: string): Target {
   if (!m) throw new BadInputError(`--target ${JSON.stringify(text)}: expected PLATFORM[/ARCH], e.g. qemu/aarch64`);
   const arch = ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, Arch>)[m[2] ?? ''] ?? (m[2] as Arch | undefined) ?? 'x86_64';
   return { platform: m[1]!, arch };
+}
+
+function grepMatches(grep: RegExp, id: string): boolean {
+  try {
+    return boundedExec(grep, id) !== null;
+  } catch (error) {
+    if (error instanceof PatternError) throw new BadInputError(`--grep ${error.message}`);
+    throw error;
+  }
 }
 
 export interface Shard {
@@ -63,7 +72,7 @@ export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep
   }
   if (options.grep) {
     const all = jobs;
-    jobs = jobs.filter((j) => boundedExec(options.grep!, j.id) !== null);
+    jobs = jobs.filter((j) => grepMatches(options.grep!, j.id));
     if (jobs.length === 0 && all.length > 0) {
       const some = all.slice(0, 3).map((j) => JSON.stringify(j.id));
       throw new BadInputError(
