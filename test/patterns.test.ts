@@ -10,7 +10,7 @@ import { boundedExec, firstMatch, MATCH_BUDGET_MS, PatternError } from '../src/c
 import { parseRegex } from '../src/core/specs.js';
 import { ConsoleMonitor } from '../src/console/monitor.js';
 import { MAX_LINE_CHARS, Transcript } from '../src/console/transcript.js';
-import { ROOT } from './helpers/lkrun.js';
+import { image, lkrun, ROOT } from './helpers/lkrun.js';
 
 // 2^40 backtracking steps without the linear fallback: it would never finish.
 const CATASTROPHIC = /(a+)+$/;
@@ -144,4 +144,17 @@ test('a lot of console searched at once is split into batches: ordinary work is 
   const hit = firstMatch([/x{3}y|the end/], lines);
   t.is(hit?.line, 2048);
   t.is(hit?.match[0], 'the end');
+});
+
+test('lkrun qemu refuses an oversized --expect or --fail-on in one line, exit 2, before anything starts', async (t) => {
+  for (const flag of ['--expect', '--fail-on']) {
+    const r = await lkrun(['qemu', image('x86_64', 'ntpd'), '--dry-run', `${flag}=${'(a+)+'.repeat(20_000)}`]);
+    t.is(r.exitCode, 2, r.all);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    t.regex(
+      r.stderr.trim(),
+      new RegExp(`^lkrun: ${flag} "\\(a\\+\\)\\+.{0,80}": pattern is 100000 characters long; at most 4096 are allowed$`),
+    );
+    t.notRegex(r.stdout, /qemu-system/, 'no plan was printed');
+  }
 });
