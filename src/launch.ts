@@ -134,7 +134,8 @@ export class LaunchedMachine {
 
   /** What the platform chose (arch, accelerator), for reports. */
   get info(): Record<string, unknown> {
-    return { platform: this.platform, format: this.image.format, ...this.details };
+    // Read from the machine each time: a platform may change its mind after boot (QEMU falling back to TCG).
+    return { platform: this.platform, format: this.image.format, ...this.details, ...this.started.machine.info };
   }
 
   endpoint(guestPort: number, protocol: Protocol): Endpoint {
@@ -236,7 +237,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       const echo = options.echo;
       started.machine.console.on('data', (chunk: Buffer) => echo.write(chunk));
     }
-    return new LaunchedMachine(run, image, entry.name, started, { arch, ...started.machine.info });
+    return new LaunchedMachine(run, image, entry.name, started, { arch });
   } catch (error) {
     await run.teardown();
     throw error;

@@ -88,6 +88,13 @@ export class ConsoleMonitor {
     this.checkWaiters();
   }
 
+  /** Console output recorded earlier (a snapshot's transcript): matched like live output, marked as replayed in the log. */
+  replay(chunk: Uint8Array | string): void {
+    this.options.log?.write(`[  replay ] --- console up to the snapshot point, replayed ---\n`);
+    this.feed(chunk);
+    this.options.log?.write(`[  replay ] --- live console from here ---\n`);
+  }
+
   /** The console closed: finish the last line and stop the stall clock. */
   end(): void {
     this.onLines(this.transcript.flush());
