@@ -59,6 +59,7 @@ EXIT CODES
       // the harness (YAML, schemas, reporters, QEMU) loads only when used.
       const [
         { buildMatrix, parseShard, parseTarget },
+        { checkImages },
         { createReporter },
         { runMatrix },
         { loadSuite },
@@ -67,6 +68,7 @@ EXIT CODES
         { requestedAccel },
       ] = await Promise.all([
         import('../../harness/matrix.js'),
+        import('../../harness/preflight.js'),
         import('../../harness/reporters/index.js'),
         import('../../harness/runner.js'),
         import('../../harness/suite.js'),
@@ -74,19 +76,15 @@ EXIT CODES
         import('../../core/specs.js'),
         import('../../../platforms/qemu/accel.js'),
       ]);
-      // Every flag is checked, also for --list, before a job or file exists.
+      // Everything a run would refuse (flags, suites, images) is refused before --list prints, too.
       const files = args.suites?.length ? args.suites : defaultSuites();
       const suites = files.map(loadSuite);
-      const targets = flags.target?.map(parseTarget);
-      const grep = flags.grep === undefined ? undefined : parseRegex(flags.grep, '--grep');
-      const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
-      // A typo in --grep would otherwise pass with nothing run (a shard may be empty; a filter may not).
-      if (grep && buildMatrix(suites, { targets, grep }).length === 0) {
-        const names = buildMatrix(suites, { targets }).map((j) => j.id);
-        const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, … ${names.length} in all` : names.join(', ');
-        throw new BadInputError(`--grep ${JSON.stringify(flags.grep)}: matches none of the jobs (${shown})`);
-      }
-      const matrix = buildMatrix(suites, { targets, grep, shard });
+      const matrix = buildMatrix(suites, {
+        targets: flags.target?.map(parseTarget),
+        grep: flags.grep === undefined ? undefined : parseRegex(flags.grep, '--grep'),
+        shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
+      });
+      await checkImages(matrix);
       const jobs = whole(flags.jobs ?? String(cpus().length), '--jobs', 1);
       const retries = whole(flags.retries, '--retries', 0);
       checkCreatableDir(flags.out, '--out');
