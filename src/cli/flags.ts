@@ -22,6 +22,12 @@
 //     }
 //   }
 //
+// A platform that lacks some machine flags (a cloud has no --cpus) spreads
+// only what it has, e.g. `{ arch: machineFlags.arch, ...checkFlags,
+// ...outputFlags, ... }`: absent ones take their defaults. It overrides
+// image() (an optional IMAGE, an image already in the cloud), bootOptions()
+// (ports that mean something else) or label() only where it differs.
+//
 // Rules every command follows (test/cli-*.test.ts enforce them):
 // - A flag given more than once is declared with `repeatable()`, never with
 //   `multiple: true` directly: oclif's plain multiple flags are greedy and
@@ -116,10 +122,11 @@ export function consoleOnTerminal(flags: { json?: boolean; quiet?: boolean }): b
   return !flags.json && !flags.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
 }
 
+/** The machine flags as parsed; a command without some of them gets their defaults. */
 export interface BootFlagValues {
   arch?: string;
-  cpus: string;
-  mem: string;
+  cpus?: string;
+  mem?: string;
   disk?: string[];
   publish?: string[];
   data?: string;
@@ -145,9 +152,10 @@ export function parseArch(text: string | undefined): Arch | undefined {
 }
 
 export function bootOptionsFrom(flags: BootFlagValues, arch: Arch): BootOptions {
-  const cpus = Number(flags.cpus);
-  if (!/^\d+$/.test(flags.cpus) || cpus < 1)
-    throw new BadInputError(`--cpus ${JSON.stringify(flags.cpus)}: expected a whole number of at least 1`);
+  const { cpus: cpusText = '1', mem = '1024' } = flags;
+  const cpus = Number(cpusText);
+  if (!/^\d+$/.test(cpusText) || cpus < 1)
+    throw new BadInputError(`--cpus ${JSON.stringify(cpusText)}: expected a whole number of at least 1`);
   let data: Buffer | undefined;
   if (flags.data !== undefined) data = Buffer.from(flags.data);
   if (flags['data-file'] !== undefined) {
@@ -162,7 +170,7 @@ export function bootOptionsFrom(flags: BootFlagValues, arch: Arch): BootOptions 
   return {
     arch,
     cpus,
-    memMiB: parseSize(flags.mem, 'M', '--mem'),
+    memMiB: parseSize(mem, 'M', '--mem'),
     disks: (flags.disk ?? []).map(parseDisk),
     publish: (flags.publish ?? []).map(parsePublish),
     data,
