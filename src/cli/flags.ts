@@ -26,7 +26,8 @@
 // only what it has, e.g. `{ arch: machineFlags.arch, ...checkFlags,
 // ...outputFlags, ... }`: absent ones take their defaults. It overrides
 // image() (an optional IMAGE, an image already in the cloud), bootOptions()
-// (ports that mean something else) or label() only where it differs.
+// (ports that mean something else) or label() only where it differs;
+// test/helpers/partial-platform-command.ts is a working example.
 //
 // Rules every command follows (test/cli-*.test.ts enforce them):
 // - A flag given more than once is declared with `repeatable()`, never with
