@@ -3,7 +3,7 @@
 // damaged snapshots rebuilt, several restores of one snapshot at once.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, type LaunchedMachine } from '../src/launch.js';
@@ -142,3 +142,38 @@ maybe('lkrun snapshot ls, prune --limit and rm', async (t) => {
 });
 
 test.after.always(() => rmSync(home, { recursive: true, force: true }));
+
+maybe('a suite with snapshot-at passes twice, the second time from the snapshot, with ntp reaching the restored guest', async (t) => {
+  freshCache();
+  const dir = mkdtempSync(join(home, 'suite-'));
+  const suite = join(dir, 'snap.yml');
+  writeFileSync(
+    suite,
+    [
+      'name: snap',
+      `image: ${image('x86_64', 'ntpd')}`,
+      'targets: [qemu/x86_64]',
+      'publish: ["123/udp"]',
+      "snapshot-at: 'lkrun-init: service ntpd running'",
+      'steps:',
+      "  - expect: 'lkrun-init: booting'",
+      "  - expect: 'service ntpd running'",
+      '  - ntp: 123',
+      '  - exec: pidof ntpd',
+      '',
+    ].join('\n'),
+  );
+  const env = { ...process.env } as Record<string, string>;
+  const restored: boolean[] = [];
+  for (const round of [1, 2]) {
+    const out = join(dir, `out-${round}`);
+    const r = await execa('node', [LKRUN, 'test', suite, '--reporter', 'json', '--out', out], { env, reject: false });
+    t.is(r.exitCode, 0, r.all ?? r.stderr);
+    const report = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+      jobs: { status: string; info: { snapshot?: { restored: boolean } } }[];
+    };
+    t.is(report.jobs[0]!.status, 'passed');
+    restored.push(report.jobs[0]!.info.snapshot?.restored ?? false);
+  }
+  t.deepEqual(restored, [false, true]);
+});

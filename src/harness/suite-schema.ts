@@ -90,6 +90,7 @@ export const SUITE_SCHEMA = {
     timeout: duration,
     'stall-timeout': duration,
     'fail-on': { type: 'array', items: regex },
+    'snapshot-at': regex,
     steps: { type: 'array', minItems: 1, items: { type: 'object' } },
   },
 } as const;
