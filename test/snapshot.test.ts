@@ -22,13 +22,13 @@ const freshCache = () => {
 };
 
 const READY = /lkrun-init: service ntpd running/;
-const boot = (arch: 'x86_64' | 'aarch64', over: { mem?: number; image?: string } = {}) =>
+const boot = (arch: 'x86_64' | 'aarch64', over: { mem?: number; image?: string; syncClock?: boolean } = {}) =>
   launch({
     image: over.image ?? image(arch, 'ntpd'),
     accel: 'tcg',
     mem: over.mem,
     publish: ['123/udp'],
-    platformOptions: { snapshot: { at: READY } },
+    platformOptions: { snapshot: { at: READY, syncClock: over.syncClock } },
   });
 const snapshotInfo = (m: LaunchedMachine) => m.info.snapshot as { key: string; restored: boolean };
 
@@ -50,7 +50,7 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
       t.is(saved.length, 1);
       t.is(saved[0]!.meta.key, snapshotInfo(cold).key);
 
-      const warm = await boot(arch);
+      const warm = await boot(arch, { syncClock: true });
       try {
         t.true(snapshotInfo(warm).restored);
         t.is(snapshotInfo(warm).key, snapshotInfo(cold).key);
@@ -63,6 +63,9 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
         const reply = await warm.probe.ntp(123, { timeoutMs: 15_000 });
         t.is(reply.version, 4);
         t.is((await warm.exec('echo warm')).output.trim(), 'warm');
+        // The clock was set from the host at restore, not left at the snapshot's time.
+        const guestNow = Number((await warm.exec('date +%s')).output.trim());
+        t.true(Math.abs(guestNow - Date.now() / 1000) < 30, `guest clock ${guestNow} vs host ${Date.now() / 1000}`);
       } finally {
         await warm.teardown();
       }

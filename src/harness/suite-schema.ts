@@ -91,6 +91,7 @@ export const SUITE_SCHEMA = {
     'stall-timeout': duration,
     'fail-on': { type: 'array', items: regex },
     'snapshot-at': regex,
+    'snapshot-sync-clock': { type: 'boolean' },
     steps: { type: 'array', minItems: 1, items: { type: 'object' } },
   },
 } as const;
