@@ -61,9 +61,12 @@ export function buildVcsim(): Promise<string> {
   return built;
 }
 
+/** A password unlike any other string in a test's output, so a leak is noticed. */
+export const VCSIM_PASSWORD = 'Vcsim-Secret-7f3a';
+
 export async function startVcsim(options: { tls?: boolean } = {}): Promise<Vcsim> {
   const binary = await buildVcsim();
-  const args = ['-listen', '127.0.0.1:0', ...(options.tls ? ['-tls'] : [])];
+  const args = ['-listen', '127.0.0.1:0', '-user', 'lkrun', '-password', VCSIM_PASSWORD, ...(options.tls ? ['-tls'] : [])];
   const child: ResultPromise = execa(binary, args, { reject: false, stdin: 'ignore', stderr: 'pipe', buffer: false });
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {

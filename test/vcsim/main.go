@@ -19,6 +19,8 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve on")
 	useTLS := flag.Bool("tls", false, "serve https with a self-signed certificate")
+	user := flag.String("user", "user", "the only user name Login accepts")
+	password := flag.String("password", "pass", "the only password Login accepts")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -26,7 +28,7 @@ func main() {
 		panic(err)
 	}
 	defer model.Remove()
-	model.Service.Listen = &url.URL{Host: *listen}
+	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *password)}
 	if *useTLS {
 		model.Service.TLS = new(tls.Config)
 	}

@@ -3,6 +3,7 @@
 // ContainerView that is always destroyed again).
 import type { VimClient } from './client.js';
 import { PlatformError } from './../../../src/core/errors.js';
+import { makeFault } from './faults.js';
 import {
   child,
   childrenNamed,
@@ -67,7 +68,14 @@ export async function retrieveProperties(
   const results: ObjectContent[] = [];
   let [page] = await client.returnvals('RetrievePropertiesEx', { _this: collector, specSet, options: { maxObjects: 500 } }, signal);
   while (page) {
-    for (const node of childrenNamed(page, 'objects')) results.push(decodeObjectContent(node));
+    for (const node of childrenNamed(page, 'objects')) {
+      const content = decodeObjectContent(node);
+      // Without a valid session some servers answer with per-property faults instead of a SOAP fault.
+      if ([...content.missing.values()].includes('NotAuthenticated')) {
+        throw makeFault('RetrievePropertiesEx', 'NotAuthenticated', 'the session is not authenticated (logged out or expired)');
+      }
+      results.push(content);
+    }
     const token = childText(page, 'token');
     if (token === undefined) break;
     [page] = await client.returnvals('ContinueRetrievePropertiesEx', { _this: collector, token }, signal);

@@ -2,7 +2,8 @@
 // read back as typed values.
 import { PlatformError } from '../../../src/core/errors.js';
 import type { VimClient } from './client.js';
-import { propertiesOf } from './property-collector.js';
+import { makeFault } from './faults.js';
+import { propertiesOf, propertyOf } from './property-collector.js';
 import { runTask, type WaitOptions } from './tasks.js';
 import { type DataObject, MoRef, type VimValue, VimObject } from './xml.js';
 
@@ -12,7 +13,23 @@ export interface CreateVmTarget {
   host?: MoRef;
 }
 
+/** Names of the VMs directly in a folder (where vCenter wants names unique). */
+async function vmNamesIn(client: VimClient, folder: MoRef, signal?: AbortSignal): Promise<string[]> {
+  const children = asArray(await propertyOf(client, folder, 'childEntity', signal));
+  const vms = children.filter((c): c is MoRef => c instanceof MoRef && c.type === 'VirtualMachine');
+  return (await propertiesOf(client, vms, ['name'], signal)).map((vm) => String(vm.props.get('name')));
+}
+
+/**
+ * CreateVM_Task. An existing VM of the same name in the folder is refused up
+ * front with the DuplicateName fault vCenter itself raises (not every
+ * simulator checks), so a rerun never creates a second VM under one name.
+ */
 export async function createVm(client: VimClient, target: CreateVmTarget, config: DataObject, options: WaitOptions = {}): Promise<MoRef> {
+  const name = typeof config['name'] === 'string' ? config['name'] : undefined;
+  if (name !== undefined && (await vmNamesIn(client, target.folder, options.signal)).includes(name)) {
+    throw makeFault('CreateVM_Task', 'DuplicateName', `the name "${name}" already exists`);
+  }
   const result = await runTask(client, 'CreateVM_Task', { _this: target.folder, config, pool: target.pool, host: target.host }, options);
   if (!(result instanceof MoRef)) throw new PlatformError('vCenter CreateVM_Task: no VM in the result');
   return result;
