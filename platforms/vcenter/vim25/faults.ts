@@ -63,11 +63,14 @@ function describe(type: string, fault: VimObject | undefined): string {
   switch (type) {
     case 'DuplicateName':
       return `the name "${fault.string('name') ?? '?'}" already exists`;
-    case 'InvalidPowerState':
-      return (
-        `the VM is ${fault.string('existingState') ?? 'in another power state'}` +
-        (fault.string('requestedState') ? `, not ${fault.string('requestedState')} as needed` : '')
-      );
+    case 'InvalidPowerState': {
+      const existing = fault.string('existingState');
+      const requested = fault.string('requestedState');
+      if (!existing) return 'the VM is in another power state';
+      return requested && requested !== existing
+        ? `the VM is ${existing}, the operation needs ${requested}`
+        : `the VM is already ${existing}`;
+    }
     case 'ManagedObjectNotFound':
       return `object ${fault.ref('obj')?.toString() ?? ''} no longer exists`.replace('  ', ' ');
     case 'FileNotFound':
@@ -78,7 +81,9 @@ function describe(type: string, fault: VimObject | undefined): string {
 }
 
 export function makeFault(method: string, type: string, message: string, fault?: VimObject): VimFault {
-  const text = message.trim() || describe(type, fault);
+  // Simulators sometimes put a Go type name where the message belongs.
+  const given = /^\*?types\.\w+$/.test(message.trim()) ? '' : message.trim();
+  const text = given || describe(type, fault);
   const Class = specific[type] ?? VimFault;
   return new Class(method, type, text.replace(/\s*\n\s*/g, ' '), fault);
 }

@@ -56,12 +56,13 @@ export async function waitForTask(
     }
     const progress = content?.props.get('info.progress');
     if (progress !== undefined && options.onProgress) options.onProgress(Number(progress));
-    if (Date.now() + interval > deadline) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
       throw new TimeoutError(
         `vCenter ${method}: task ${task.value} still ${String(state ?? 'unknown')} after ${options.timeoutMs ?? 600_000} ms`,
       );
     }
-    await sleep(interval, options.signal);
+    await sleep(Math.min(interval, remaining), options.signal);
     interval = Math.min(maxInterval, Math.round(interval * 1.5));
   }
 }
