@@ -19,6 +19,8 @@ export interface FakeVcenter {
   requests: RecordedRequest[];
   /** Answers for one method instead of the default (status, body), e.g. a captured fault. */
   override(method: string, status: number, xml: string): void;
+  /** Never answers this method (a server that stopped responding). */
+  hang(method: string): void;
   close(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ function answer(method: string, call: XmlNode): string {
 export async function startFakeVcenter(): Promise<FakeVcenter> {
   const requests: RecordedRequest[] = [];
   const overrides = new Map<string, { status: number; xml: string }>();
+  const hanging = new Set<string>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -127,6 +130,7 @@ export async function startFakeVcenter(): Promise<FakeVcenter> {
       }
       const call = child(parseXml(body.toString('utf8')), 'Body')!.children[0]!;
       recorded.soapMethod = call.name;
+      if (hanging.has(call.name)) return;
       const override = overrides.get(call.name);
       const headers: Record<string, string> = { 'content-type': 'text/xml; charset=utf-8' };
       if (call.name === 'Login') headers['set-cookie'] = 'vmware_soap_session="52a1-cookie"; Path=/; HttpOnly; Secure;';
@@ -139,6 +143,11 @@ export async function startFakeVcenter(): Promise<FakeVcenter> {
     url: `http://lkrun:Fake-Secret-3141@127.0.0.1:${port}/sdk`,
     requests,
     override: (method, status, xml) => overrides.set(method, { status, xml }),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    hang: (method) => hanging.add(method),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -3,7 +3,7 @@
 // VM's whole life, and that nothing the test made is left afterwards.
 import anyTest, { type TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ExitCode } from '../src/core/errors.js';
 import {
@@ -270,6 +270,13 @@ vcsimTest('a VM from the full spec: config read back, power faults typed, nothin
 
     await powerOnVm(client, vm);
     t.is(await propertyOf(client, vm, 'runtime.powerState'), 'poweredOn');
+    // vcsim runs no guest: the test writes the serial file as a guest would and reads it back as it grows.
+    const serialFile = join(dsDir, runId, 'console.log');
+    t.is(await readRange(client, location, `${runId}/console.log`, 0), undefined, 'no console before the guest writes');
+    appendFileSync(serialFile, 'Linux version 6.1\r\n');
+    t.is((await readRange(client, location, `${runId}/console.log`, 0))?.toString(), 'Linux version 6.1\r\n');
+    appendFileSync(serialFile, 'lkrun-init: service ntpd running\r\n');
+    t.is((await readRange(client, location, `${runId}/console.log`, 19))?.toString(), 'lkrun-init: service ntpd running\r\n');
     const on = await t.throwsAsync(powerOnVm(client, vm), { instanceOf: InvalidPowerStateFault });
     t.is(on.exitCode, ExitCode.platformError);
     t.regex(on.message, /^vCenter PowerOnVM_Task: .*\(InvalidPowerState\)$/);

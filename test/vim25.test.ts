@@ -6,6 +6,7 @@ import test from 'ava';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, PlatformError, TimeoutError } from '../src/core/errors.js';
+import { redact } from '../src/core/redact.js';
 import {
   anyString,
   buildEnvelope,
@@ -26,6 +27,7 @@ import {
   VimClient,
   VimFault,
   VimObject,
+  VimUnavailableError,
   waitForTask,
   withSession,
 } from '../platforms/vcenter/vim25/index.js';
@@ -282,6 +284,7 @@ test('session cookie after Login, SOAPAction with the server version, Logout las
     t.is(soap[2]!.headers.cookie, 'vmware_soap_session="52a1-cookie"');
     t.regex(soap[1]!.body.toString(), /<userName>lkrun<\/userName><password>Fake-Secret-3141<\/password>/);
     t.false(soap[1]!.url.includes('Fake-Secret'), 'the password is not in the request URL');
+    t.is(redact('said Fake-Secret-3141 once'), 'said *** once', 'the password is registered for redaction');
   } finally {
     await fake.close();
   }
@@ -319,6 +322,16 @@ test('a failing call inside withSession still logs out; a non-SOAP answer is a p
       { instanceOf: InvalidPowerStateFault, message: 'vCenter PowerOnVM_Task: vm-100 is on (InvalidPowerState)' },
     );
     t.is(fake.requests.at(-1)?.soapMethod, 'Logout');
+    const slow = await VimClient.connect({ url: fake.url, requestTimeoutMs: 300 });
+    fake.hang('Logout');
+    await t.throwsAsync(
+      slow.login().then(() => slow.logout()),
+      {
+        instanceOf: VimUnavailableError,
+        message: /^vCenter at http:\/\/127\.0\.0\.1:\d+ did not answer within 300 ms$/,
+      },
+    );
+    await slow.close();
     fake.override('Login', 503, 'Service Unavailable');
     await t.throwsAsync(
       VimClient.connect({ url: fake.url }).then((c) => c.login().finally(() => c.close())),

@@ -1,6 +1,7 @@
 // One connection to a vCenter (or ESXi) SDK endpoint: SOAP calls over fetch,
 // the `vmware_soap_session` cookie, TLS verified unless the caller opts out,
 // and Login/Logout. withSession() is the way in: it always logs out.
+import { rootCertificates } from 'node:tls';
 import { Agent, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { BadInputError, PlatformError } from '../../../src/core/errors.js';
 import { registerSecret } from '../../../src/core/redact.js';
@@ -72,7 +73,11 @@ export class VimClient {
     registerSecret(this.#password);
     this.#timeoutMs = endpoint.requestTimeoutMs ?? 120_000;
     this.#dispatcher = new Agent({
-      connect: { rejectUnauthorized: !endpoint.insecure, ...(endpoint.caCert ? { ca: endpoint.caCert.toString() } : {}) },
+      // Node's `ca` replaces the system roots, so they are passed along with the extra certificate.
+      connect: {
+        rejectUnauthorized: !endpoint.insecure,
+        ...(endpoint.caCert ? { ca: [...rootCertificates, endpoint.caCert.toString()] } : {}),
+      },
     });
   }
 
@@ -102,7 +107,8 @@ export class VimClient {
   async http(pathAndQuery: string, init: RequestInit & { signal?: AbortSignal } = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.#cookie) headers.set('cookie', `${SESSION_COOKIE}=${this.#cookie}`);
-    const signal = init.signal ?? AbortSignal.timeout(this.#timeoutMs);
+    const timeout = init.signal ? undefined : AbortSignal.timeout(this.#timeoutMs);
+    const signal = init.signal ?? timeout!;
     try {
       const response = await fetch(new URL(pathAndQuery, this.sdkUrl), { ...init, headers, signal, dispatcher: this.#dispatcher });
       for (const cookie of response.headers.getSetCookie()) {
@@ -111,6 +117,7 @@ export class VimClient {
       }
       return response;
     } catch (error) {
+      if (timeout?.aborted) throw new VimUnavailableError(`vCenter at ${this.sdkUrl.origin} did not answer within ${this.#timeoutMs} ms`);
       throw this.#networkError(error, signal);
     }
   }
