@@ -1,3 +1,15 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
+// Until a command installs its own handlers (src/cli/signals.ts), nothing has
+// been created that needs cleaning up: a signal ends the process at once
+// with the shell's 128+n status, instead of Node's default (no status for
+// SIGHUP's users, a half-loaded oclif for everyone).
+const numbers = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+const early = (signal) => process.exit(128 + numbers[signal]);
+for (const s of Object.keys(numbers)) process.on(s, early);
+globalThis.__lkrunEarlySignals = {
+  stop: () => {
+    for (const s of Object.keys(numbers)) process.off(s, early);
+  },
+};
+const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

@@ -4,7 +4,9 @@
 // creates with the Run so a failure halfway still cleans up.
 import type { Readable } from 'node:stream';
 import type { Arch, Image, ImageFormat } from '../src/image/types.js';
-import type { Run } from '../src/run/run.js';
+import type { Reaper } from '../src/core/ledger.js';
+import type { RunContext } from '../src/core/run-context.js';
+import type { Networking } from '../src/core/specs.js';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -48,6 +50,10 @@ export interface Capabilities {
   exec: boolean;
   publish: boolean;
   data: boolean;
+  /** Typing into the serial console. */
+  consoleInput: boolean;
+  /** Why a capability is missing, as a suite reports a step it skips ("no control console without …"). */
+  missing?: Partial<Record<'exec' | 'publish' | 'data' | 'consoleInput', string>>;
 }
 
 /** How a machine ended, as far as the platform can tell. */
@@ -86,6 +92,47 @@ export interface Platform<O extends BootOptions = BootOptions> {
   readonly name: string;
   readonly capabilities: Capabilities;
   /** Checks that the platform can run here and that the options fit; throws a typed error when not. */
-  plan(image: Image, options: O, run: Run): Promise<Plan>;
-  boot(image: Image, options: O, run: Run): Promise<Machine>;
+  plan(image: Image, options: O, run: RunContext): Promise<Plan>;
+  boot(image: Image, options: O, run: RunContext): Promise<Machine>;
+}
+
+/** Options any caller may give, beyond BootOptions; each platform takes what it understands. */
+export interface CommonLaunchOptions extends BootOptions {
+  /** QEMU: auto | kvm | hvf | tcg. */
+  accel?: string;
+  uefi?: boolean;
+  networking?: Networking;
+  log?: (line: string) => void;
+  /** Platform-specific options (a suite's `options:`, the API's platformOptions, a command's own flags), validated by the entry. */
+  extra?: Record<string, unknown>;
+}
+
+/** One line of `lkrun doctor`. */
+export interface DoctorCheck {
+  what: string;
+  ok: boolean;
+  detail: string;
+  /** A failed check that makes the platform unusable (as opposed to a missing extra). */
+  essential?: boolean;
+}
+
+/**
+ * What a platform folder exports (`platforms/<name>/entry.ts`) and
+ * platforms/registry.ts lists. Entries are light: heavy modules (cloud SDKs)
+ * are imported inside create(), so listing platforms costs nothing.
+ */
+export interface PlatformEntry<O extends BootOptions = BootOptions> {
+  readonly name: string;
+  /** One line for help and doctor. */
+  readonly summary: string;
+  readonly capabilities: Capabilities;
+  /** Why this platform cannot boot `arch` here (host OS, a missing binary, no credentials), or undefined when it can. */
+  unavailable(arch: Arch, common?: Partial<CommonLaunchOptions>): Promise<string | undefined>;
+  /** Typed, validated options from the common ones and `extra`; throws BadInputError. */
+  options(common: CommonLaunchOptions): O | Promise<O>;
+  create(): Promise<Platform<O>>;
+  /** Deletes a remote resource a killed run left in its ledger. */
+  reap?: Reaper;
+  /** Lines for `lkrun doctor`. */
+  doctor?(): Promise<DoctorCheck[]>;
 }

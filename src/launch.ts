@@ -16,6 +16,7 @@ import type { Arch, Image } from './image/types.js';
 import { createMonitor, delay, startMachine, type StartedMachine } from './run/boot.js';
 import { BadInputError, ExpectationFailedError, PlatformError } from './core/errors.js';
 import { Run } from './run/run.js';
+import { lastLine } from './core/text.js';
 import { parseDisk, parsePublish, parseSize } from './core/specs.js';
 
 export interface LaunchOptions {
@@ -168,7 +169,7 @@ export class LaunchedMachine {
       await delay(options.intervalMs ?? 1000);
     }
     throw new ExpectationFailedError(
-      `wait-until ${JSON.stringify(command)}: still failing after ${timeoutMs / 1000}s (last exit ${last?.exitCode ?? 'none'}${last?.output.trim() ? `: ${last.output.trim().split('\n').pop()}` : ''})`,
+      `wait-until ${JSON.stringify(command)}: still failing after ${timeoutMs / 1000}s (last exit ${last?.exitCode ?? 'none'}${lastLine(last?.output) ? `: ${lastLine(last?.output)}` : ''})`,
     );
   }
 
@@ -224,13 +225,13 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       uefi: options.uefi,
       extra: options.platformOptions,
     };
-    const platform = entry.create();
+    const platform = await entry.create();
     const failOn: FailPattern[] = [
       ...DEFAULT_FAIL_PATTERNS,
       ...(options.failOn ?? []).map((p) => ({ pattern: toRegExp(p), kind: 'fail' as const })),
     ];
     const monitor = createMonitor({ failOn, stallTimeoutMs: options.stallTimeoutMs, logFile: options.log }, run);
-    const started = await startMachine(platform, image, entry.options(common), monitor, run);
+    const started = await startMachine(platform, image, await entry.options(common), monitor, run);
     if (options.echo) {
       const echo = options.echo;
       started.machine.console.on('data', (chunk: Buffer) => echo.write(chunk));

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { redact, registerSecret } from '../src/core/redact.js';
-import { errorLine } from '../src/cli/drive.js';
+import { errorLine } from '../src/core/errors.js';
 import { PlatformError } from '../src/core/errors.js';
 
 test('passwords in URLs never reach a printed line', (t) => {

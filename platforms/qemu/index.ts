@@ -3,14 +3,16 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { isQcow2 } from '../../src/image/qcow2.js';
-import type { Arch, Image, ImageFormat } from '../../src/image/types.js';
+import type { Arch, Image } from '../../src/image/types.js';
 import { BadInputError, PlatformUnavailableError } from '../../src/core/errors.js';
-import type { Run } from '../../src/run/run.js';
+import type { RunContext } from '../../src/core/run-context.js';
 import type { Networking } from '../../src/core/specs.js';
 import type { BootOptions, Capabilities, Machine, Plan, Platform } from '../platform.js';
+import { findInPath } from '../../src/core/find-in-path.js';
+import { QEMU_CAPABILITIES } from './capabilities.js';
 import { chooseAccel, type AccelChoice, type AccelDecision } from './accel.js';
 import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './argv.js';
 import { findFirmware, firmwareFromFlag } from './firmware.js';
@@ -35,18 +37,6 @@ export interface QemuOptions extends BootOptions {
   log?: (line: string) => void;
 }
 
-const FORMATS: ImageFormat[] = [
-  'kernel+initrd',
-  'kernel+squashfs',
-  'iso-bios',
-  'iso-efi',
-  'raw-bios',
-  'raw-efi',
-  'qcow2-bios',
-  'qcow2-efi',
-  'vmdk',
-  'gcp',
-];
 // QEMU's virt machine takes only pflash images of exactly this size.
 const AARCH64_PFLASH_BYTES = 64 * 1024 * 1024;
 
@@ -63,16 +53,16 @@ export interface PreparedQemu {
 
 export class QemuPlatform implements Platform<QemuOptions> {
   readonly name = 'qemu';
-  readonly capabilities: Capabilities = { formats: FORMATS, arches: ['x86_64', 'aarch64'], exec: true, publish: true, data: true };
+  readonly capabilities: Capabilities = QEMU_CAPABILITIES;
   /** The last prepared run, for --json and logs. */
   lastPrepared?: PreparedQemu;
 
-  async plan(image: Image, options: QemuOptions, run: Run): Promise<Plan> {
+  async plan(image: Image, options: QemuOptions, run: RunContext): Promise<Plan> {
     const p = await this.prepare(image, options, run);
     return { steps: [...p.setup.map(describeAction), shellQuote(p.argv)] };
   }
 
-  async prepare(image: Image, options: QemuOptions, run: Run): Promise<PreparedQemu> {
+  async prepare(image: Image, options: QemuOptions, run: RunContext): Promise<PreparedQemu> {
     validateOptions(options);
     const arch = options.arch;
     const binary = findQemu(arch, options.qemu);
@@ -130,7 +120,7 @@ export class QemuPlatform implements Platform<QemuOptions> {
     return this.lastPrepared;
   }
 
-  async boot(image: Image, options: QemuOptions, run: Run): Promise<Machine> {
+  async boot(image: Image, options: QemuOptions, run: RunContext): Promise<Machine> {
     const prepared = await this.prepare(image, options, run);
     for (const action of prepared.setup) await performAction(action);
     const qemu = startQemu(prepared.binary, prepared.args, { cwd: run.stateDir });
@@ -230,19 +220,6 @@ function firmwareFor(arch: Arch, flag: string | undefined, state: string, setup:
   return { code: writable };
 }
 
-export function findInPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 function findQemu(arch: Arch, flag: string | undefined): string {
   if (flag) {
     if (!existsSync(flag)) throw new BadInputError(`--qemu ${flag}: no such file`);
@@ -304,7 +281,7 @@ function controlSocketPath(state: string, runId: string): string {
  * The control console, connected on first use: QEMU serves one client per
  * socket, so a run that never execs leaves it free (for a debugging `socat`).
  */
-function controlChannel(path: string, exited: Promise<unknown>, run: Run): NonNullable<Machine['control']> {
+function controlChannel(path: string, exited: Promise<unknown>, run: RunContext): NonNullable<Machine['control']> {
   const output = new PassThrough();
   const pending: (string | Buffer)[] = [];
   let socket: Socket | undefined;

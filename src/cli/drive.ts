@@ -2,18 +2,22 @@
 // Run, reap what killed runs left, plan or boot, run the console engine,
 // print the verdict (text or JSON), tear down on every path, and exit with
 // the code of the outcome.
-import { LkrunError, ExitCode, exitCodeOf } from '../core/errors.js';
+import { errorLine, ExitCode, exitCodeOf } from '../core/errors.js';
 import { collectGarbage } from '../core/ledger.js';
 import { redact } from '../core/redact.js';
+import type { RunOutcome } from '../core/run-context.js';
 import { Run } from '../run/run.js';
+import { installSignalHandlers, interrupted, onSecondSignal } from './signals.js';
 import { runSession, type SessionOptions, type SessionResult } from '../run/session.js';
 import type { Image } from '../image/types.js';
-import type { BootOptions, Platform } from '../../platforms/platform.js';
+import type { CommonLaunchOptions } from '../../platforms/platform.js';
+import { platformEntry } from '../../platforms/registry.js';
 
-export interface DriveOptions<O extends BootOptions> {
-  platform: Platform<O>;
-  /** Resolves the image and the platform options; may throw BadInputError. */
-  prepare: (run: Run) => Promise<{ image: Image; options: O; describe?: () => Record<string, unknown> }>;
+export interface DriveOptions {
+  /** The registry name of the platform. */
+  platform: string;
+  /** Resolves the image and the options (common ones, the platform's own in `extra`); may throw BadInputError. */
+  prepare: (run: Run) => Promise<{ image: Image; options: CommonLaunchOptions }>;
   session: SessionOptions;
   label: string;
   stateDir?: string;
@@ -23,30 +27,39 @@ export interface DriveOptions<O extends BootOptions> {
   quiet?: boolean;
 }
 
-export async function drive<O extends BootOptions>(d: DriveOptions<O>): Promise<number> {
+export async function drive(d: DriveOptions): Promise<number> {
   const say = (line: string) => process.stderr.write(redact(line) + '\n');
+  installSignalHandlers();
   const run = new Run({ label: d.label, stateDir: d.stateDir, keepState: d.keepState, log: say });
-  run.handleSignals();
+  const onInterrupt = () => run.interrupt(interrupted.reason as Error);
+  if (interrupted.aborted) onInterrupt();
+  interrupted.addEventListener('abort', onInterrupt, { once: true });
+  const forgetHurry = onSecondSignal(() => {
+    run.hurryTeardown();
+    return run.leftBehind() || undefined;
+  });
   let code: number = ExitCode.ok;
   let result: SessionResult | undefined;
   let image: Image | undefined;
-  let describe: (() => Record<string, unknown>) | undefined;
+  const describe = () => ({ arch: image?.arch, ...result?.info });
   try {
-    await collectGarbage().catch(() => []);
+    const entry = platformEntry(d.platform);
+    await collectGarbage(undefined, { localOnly: true }).catch(() => []);
     await run.prepare();
     const prepared = await d.prepare(run);
     image = prepared.image;
-    describe = prepared.describe;
+    const options = await entry.options(prepared.options);
+    const platform = await entry.create();
     if (d.dryRun) {
-      const plan = await d.platform.plan(prepared.image, prepared.options, run);
+      const plan = await platform.plan(prepared.image, options, run);
       process.stdout.write(redact(plan.steps.join('\n')) + '\n');
       return code;
     }
     const interactive = !d.json && !d.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
     result = await runSession(
-      d.platform,
+      platform,
       prepared.image,
-      prepared.options,
+      options,
       {
         ...d.session,
         echo: d.json || d.quiet ? undefined : process.stdout,
@@ -55,7 +68,7 @@ export async function drive<O extends BootOptions>(d: DriveOptions<O>): Promise<
       run,
     );
     if (result.error) throw result.error;
-    if (!d.json) say(summary(d.platform.name, image, result, describe?.()));
+    if (!d.json) say(summary(d.platform, image, result, describe()));
   } catch (error) {
     code = exitCodeOf(error);
     if (!d.json) say(errorLine(error));
@@ -65,17 +78,26 @@ export async function drive<O extends BootOptions>(d: DriveOptions<O>): Promise<
         exitCode: code,
         error: errorLine(error, false),
         image,
-        platform: d.platform.name,
-        ...describe?.(),
+        platform: d.platform,
+        ...describe(),
         session: result && publicResult(result),
       });
     return code;
   } finally {
-    await run.teardown();
+    await run.teardown(outcomeOf(code));
+    interrupted.removeEventListener('abort', onInterrupt);
+    forgetHurry();
   }
-  if (d.json)
-    writeJson({ status: 'passed', exitCode: code, platform: d.platform.name, image, ...describe?.(), session: publicResult(result!) });
+  if (d.json) writeJson({ status: 'passed', exitCode: code, platform: d.platform, image, ...describe(), session: publicResult(result!) });
   return code;
+}
+
+function outcomeOf(code: number): RunOutcome {
+  if (code === ExitCode.ok) return 'passed';
+  if (code === ExitCode.timeout || code === ExitCode.stalled) return 'timeout';
+  if (code >= 128) return 'interrupted';
+  if (code === ExitCode.expectationFailed || code === ExitCode.guestPanic) return 'failed';
+  return 'error';
 }
 
 function summary(platform: string, image: Image | undefined, r: SessionResult, details?: Record<string, unknown>): string {
@@ -87,18 +109,6 @@ function summary(platform: string, image: Image | undefined, r: SessionResult, d
     : '';
   const how = { poweroff: 'guest powered off', 'expectations-met': 'expectations met', quit: 'quit', error: 'error' }[r.ending];
   return `lkrun: ${platform} ${what}: passed in ${(r.durationMs / 1000).toFixed(1)}s (${how}${matched})`;
-}
-
-export function errorLine(error: unknown, prefixed = true): string {
-  const message =
-    error instanceof LkrunError
-      ? error.message + (error.hint ? ` (${error.hint})` : '')
-      : error instanceof Error
-        ? error.message
-        : String(error);
-  // One line, always: multi-line tool output is folded.
-  const line = redact(message).replace(/\s*\n\s*/g, ' | ');
-  return prefixed ? `lkrun: ${line}` : line;
 }
 
 function publicResult(r: SessionResult) {

@@ -2,7 +2,7 @@
 // JSON result), then exit with the outcome's code even if a stray handle
 // (a terminal in raw mode, a socket) would keep Node alive.
 import { exitCodeOf } from '../core/errors.js';
-import { errorLine } from './drive.js';
+import { errorLine } from '../core/errors.js';
 
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => stream.write('', () => resolve()));

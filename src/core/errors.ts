@@ -1,5 +1,6 @@
 // Every failure lkrun reports is one of these classes: each maps to one exit
 // code and prints as a single line naming the thing and what was expected.
+import { redact } from './redact.js';
 
 export const ExitCode = {
   ok: 0,
@@ -52,16 +53,32 @@ export class StallError extends LkrunError {
 export class GuestPanicError extends LkrunError {
   override readonly kind = 'guestPanic';
 }
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
 export class InterruptedError extends LkrunError {
   override readonly kind = 'interrupted';
   constructor(readonly signal: NodeJS.Signals) {
     super(`interrupted by ${signal}`);
   }
   override get exitCode(): number {
-    return this.signal === 'SIGTERM' ? 143 : ExitCode.interrupted;
+    // The shell's convention: 128 + the signal's number (SIGHUP 129, SIGINT 130, SIGTERM 143).
+    return 128 + (SIGNAL_NUMBERS[this.signal] ?? ExitCode.interrupted - 128);
   }
 }
 
 export function exitCodeOf(error: unknown): number {
   return error instanceof LkrunError ? error.exitCode : ExitCode.platformError;
+}
+
+/** The one line lkrun prints for any error: its message, the hint, secrets redacted, tool output folded. */
+export function errorLine(error: unknown, prefixed = true): string {
+  const message =
+    error instanceof LkrunError
+      ? error.message + (error.hint ? ` (${error.hint})` : '')
+      : error instanceof Error
+        ? error.message
+        : String(error);
+  // One line, always: multi-line tool output is folded.
+  const line = redact(message).replace(/\s*\n\s*/g, ' | ');
+  return prefixed ? `lkrun: ${line}` : line;
 }

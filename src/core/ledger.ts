@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { identify, isAlive, type ProcessIdentity } from './process-identity.js';
+import type { CleanupContext } from './run-context.js';
 
 export interface ProcessResource {
   kind: 'process';
@@ -20,11 +21,24 @@ export interface DirectoryResource {
   id: string;
   path: string;
 }
-/** Remote resources carry whatever their platform's reaper needs (never secrets). */
+/**
+ * A resource on a remote platform (a cloud instance, image, object, firewall
+ * rule, a vCenter VM or datastore file). It is written as `intended` before
+ * the create call and marked `created` once the call returned, so a run
+ * killed in between still leaves enough for its platform's reaper to look.
+ * Never holds secrets.
+ */
 export interface RemoteResource {
-  kind: string;
+  kind: 'remote';
   id: string;
-  [key: string]: unknown;
+  /** The registry name of the platform whose reaper deletes it. */
+  platform: string;
+  /** instance, image, object, firewall, vm, file… */
+  type: string;
+  name: string;
+  /** Where it lives: project, zone, bucket, datacenter, datastore… */
+  location: Record<string, string>;
+  state: 'intended' | 'created';
 }
 export type Resource = ProcessResource | DirectoryResource | RemoteResource;
 
@@ -34,13 +48,8 @@ interface LedgerFile {
   resources: Resource[];
 }
 
-export type Reaper = (resource: RemoteResource) => Promise<void>;
-const reapers = new Map<string, Reaper>();
-
-/** Platforms with remote resources register how to delete them. */
-export function registerReaper(kind: string, reaper: Reaper): void {
-  reapers.set(kind, reaper);
-}
+/** Deletes one remote resource a dead run left; throws when it could not (the entry then stays). */
+export type Reaper = (resource: RemoteResource, ctx: CleanupContext) => Promise<void>;
 
 export function defaultLedgerDir(): string {
   const base = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
@@ -63,7 +72,7 @@ export class Ledger {
     return join(this.dir, `${this.runId}.json`);
   }
 
-  async addDirectory(path: string): Promise<void> {
+  addDirectory(path: string): void {
     this.add({ kind: 'directory', id: `dir:${path}`, path });
   }
 
@@ -77,15 +86,37 @@ export class Ledger {
     this.flush();
   }
 
+  /** Records a remote resource before the call that creates it; returns its ledger id. */
+  intend(resource: Omit<RemoteResource, 'kind' | 'id' | 'state'>): string {
+    const where = Object.entries(resource.location)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const id = `${resource.platform}:${resource.type}:${where}/${resource.name}`;
+    this.add({ ...resource, kind: 'remote', id, state: 'intended' });
+    return id;
+  }
+
+  /** The create call returned: the resource exists. */
+  created(id: string): void {
+    const found = this.resources.find((r) => r.id === id);
+    if (found?.kind !== 'remote') return;
+    this.add({ ...found, state: 'created' });
+  }
+
   drop(id: string): void {
     this.resources = this.resources.filter((r) => r.id !== id);
     this.flush();
   }
 
-  async remove(): Promise<void> {
-    this.resources = [];
-    // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
-    if (this.written) await rm(this.path, { force: true });
+  /** What is still recorded: after a clean teardown, nothing. */
+  remaining(): readonly Resource[] {
+    return this.resources;
+  }
+
+  /** Removes the ledger file when every resource was dropped; otherwise keeps it for `lkrun gc`. */
+  async close(): Promise<readonly Resource[]> {
+    if (this.resources.length === 0 && this.written) await rm(this.path, { force: true });
+    return this.resources;
   }
 
   // Written synchronously so that an entry is on disk before the call that
@@ -108,8 +139,18 @@ export interface Reaped {
   error?: string;
 }
 
+export interface GcOptions {
+  dryRun?: boolean;
+  /** Only processes and directories: what the start of every run reaps, fast and offline. */
+  localOnly?: boolean;
+  /** The reaper of a platform's remote resources (the registry's), undefined when unknown. */
+  reaperFor?: (platform: string) => Reaper | undefined;
+  /** Per-resource time limit for remote deletes. */
+  timeoutMs?: number;
+}
+
 /** Reaps the leftovers of every run whose lkrun process is gone. Returns what it did. */
-export async function collectGarbage(dir = defaultLedgerDir(), options: { dryRun?: boolean } = {}): Promise<Reaped[]> {
+export async function collectGarbage(dir = defaultLedgerDir(), options: GcOptions = {}): Promise<Reaped[]> {
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.json'));
@@ -126,42 +167,62 @@ export async function collectGarbage(dir = defaultLedgerDir(), options: { dryRun
       continue; // being written right now, or not ours
     }
     if (isAlive(file.owner)) continue;
-    let failed = false;
+    const left: Resource[] = [];
     // Processes first (they may hold files in the directories), remote resources, directories last.
     const order = (r: Resource) => (r.kind === 'process' ? 0 : r.kind === 'directory' ? 2 : 1);
     for (const resource of [...file.resources].sort((a, b) => order(a) - order(b))) {
+      if (options.localOnly && resource.kind === 'remote') {
+        left.push(resource);
+        continue;
+      }
       const entry: Reaped = { run: file.run, resource };
-      if (!options.dryRun) {
+      if (options.dryRun) left.push(resource);
+      else {
         try {
-          await reap(resource);
+          await reap(resource, options);
         } catch (error) {
           entry.error = (error as Error).message;
-          failed = true;
+          left.push(resource);
         }
       }
       reaped.push(entry);
     }
-    if (!options.dryRun && !failed) rmSync(path, { force: true });
+    if (options.dryRun) continue;
+    if (left.length === 0) rmSync(path, { force: true });
+    else if (left.length !== file.resources.length)
+      writeFileSync(path, JSON.stringify({ ...file, resources: left }, null, 2), { mode: 0o600 });
   }
   return reaped;
 }
 
-async function reap(resource: Resource): Promise<void> {
+async function reap(resource: Resource, options: GcOptions): Promise<void> {
   if (resource.kind === 'process') {
-    const { process: proc } = resource as ProcessResource;
-    if (!isAlive(proc)) return;
+    if (!isAlive(resource.process)) return;
     try {
-      process.kill(proc.pid, 'SIGKILL');
+      process.kill(resource.process.pid, 'SIGKILL');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
     return;
   }
   if (resource.kind === 'directory') {
-    await rm((resource as DirectoryResource).path, { recursive: true, force: true });
+    await rm(resource.path, { recursive: true, force: true });
     return;
   }
-  const reaper = reapers.get(resource.kind);
-  if (!reaper) throw new Error(`no reaper for ${resource.kind} (is the platform's module loaded?)`);
-  await reaper(resource as RemoteResource);
+  const reaper = options.reaperFor?.(resource.platform);
+  if (!reaper) throw new Error(`no reaper for platform ${resource.platform}`);
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const signal = AbortSignal.timeout(timeoutMs);
+  await reaper(resource, { outcome: 'interrupted', signal, deadline: Date.now() + timeoutMs });
+}
+
+/** One line naming resources for "left behind" and gc messages. */
+export function describeResources(resources: readonly Resource[]): string {
+  return resources
+    .map((r) => {
+      if (r.kind === 'process') return `process ${r.process.pid} (${r.description})`;
+      if (r.kind === 'directory') return `directory ${r.path}`;
+      return `${r.platform} ${r.type} ${r.name}${r.state === 'intended' ? ' (maybe created)' : ''}`;
+    })
+    .join(', ');
 }

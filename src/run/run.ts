@@ -1,17 +1,20 @@
 // A Run owns everything one boot creates: its id, its state directory and a
 // stack of cleanup steps that runs in reverse exactly once, on every exit path
 // (success, failure, timeout, signal, uncaught error). The idea is Packer's
-// multistep: each resource registers its own cleanup the moment it exists.
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+// multistep: each resource registers its own cleanup the moment it exists,
+// and each cleanup is told why the run ends and how long it may take.
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InterruptedError } from '../core/errors.js';
-import { Ledger } from '../core/ledger.js';
+import { BadInputError, InterruptedError } from '../core/errors.js';
+import { describeResources, Ledger } from '../core/ledger.js';
+import type { CleanupFn, CleanupOptions, RunContext, RunOutcome } from '../core/run-context.js';
+import { newRunId } from '../core/run-id.js';
 
-export interface CleanupStep {
+interface CleanupStep {
   name: string;
-  run: () => Promise<void> | void;
+  run: CleanupFn;
+  timeoutMs: number;
 }
 
 export interface RunOptions {
@@ -26,20 +29,22 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
-export class Run {
+const DEFAULT_CLEANUP_MS = 30_000;
+
+export class Run implements RunContext {
   readonly id: string;
   readonly startedAt = Date.now();
-  /** Aborted on SIGINT/SIGTERM or by `interrupt()`: long waits listen to it. */
+  /** Aborted on SIGINT/SIGTERM/SIGHUP or by `interrupt()`: long waits listen to it. */
   readonly abort = new AbortController();
   readonly ledger: Ledger;
+  /** Aborted on a second interrupt: cleanup steps stop waiting. */
+  private readonly hurry = new AbortController();
   private steps: CleanupStep[] = [];
   private tornDown?: Promise<Error[]>;
-  private removeSignalHandlers?: () => void;
   private _stateDir?: string;
 
   constructor(private readonly options: RunOptions) {
-    const label = options.label.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 40) || 'run';
-    this.id = `lkrun-${label}-${randomBytes(3).toString('hex')}`;
+    this.id = newRunId(options.label);
     this.ledger = new Ledger(this.id, options.ledgerDir);
   }
 
@@ -52,68 +57,91 @@ export class Run {
     return this._stateDir;
   }
 
+  log(line: string): void {
+    this.options.log?.(line);
+  }
+
   /** Creates the state directory (unique per run unless --state was given) and the ledger. */
   async prepare(): Promise<this> {
+    this.defer('close ledger', async () => {
+      const left = await this.ledger.close();
+      if (left.length) this.log(`lkrun: left behind (run \`lkrun gc\` to retry): ${describeResources(left)}`);
+    });
     if (this.options.stateDir) {
-      await mkdir(this.options.stateDir, { recursive: true });
-      this._stateDir = this.options.stateDir;
+      const dir = this.options.stateDir;
+      const existing = await stat(dir).catch(() => undefined);
+      if (existing && !existing.isDirectory()) throw new BadInputError(`--state ${dir}: not a directory`);
+      await mkdir(dir, { recursive: true });
+      this._stateDir = dir;
     } else {
       const base = join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), 'lkrun');
       await mkdir(base, { recursive: true, mode: 0o700 });
-      this._stateDir = await mkdtemp(join(base, `${this.id}-`));
+      const dir = await mkdtemp(join(base, `${this.id}-`));
+      this._stateDir = dir;
       if (!this.options.keepState) {
-        const dir = this._stateDir;
-        this.defer('remove state directory', () => rm(dir, { recursive: true, force: true }));
+        this.ledger.addDirectory(dir);
+        this.defer('remove state directory', async () => {
+          await rm(dir, { recursive: true, force: true });
+          this.ledger.drop(`dir:${dir}`);
+        });
       }
-      await this.ledger.addDirectory(this._stateDir);
     }
-    this.defer('close ledger', () => this.ledger.remove());
     return this;
   }
 
   /** Registers a cleanup step; steps run in reverse order of registration. */
-  defer(name: string, run: CleanupStep['run']): void {
+  defer(name: string, run: CleanupFn, options: CleanupOptions = {}): void {
     if (this.tornDown !== undefined) throw new Error(`cannot register "${name}": run ${this.id} is already torn down`);
-    this.steps.push({ name, run });
+    this.steps.push({ name, run, timeoutMs: options.timeoutMs ?? DEFAULT_CLEANUP_MS });
   }
 
-  /** Turns SIGINT/SIGTERM/SIGHUP into an abort of this run; a second signal exits at once after a fast teardown. */
-  handleSignals(): void {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (this.abort.signal.aborted) {
-        void this.teardown().finally(() => process.exit(signal === 'SIGTERM' ? 143 : 130));
-        return;
-      }
-      this.abort.abort(new InterruptedError(signal));
-    };
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-    for (const s of signals) process.on(s, onSignal);
-    this.removeSignalHandlers = () => {
-      for (const s of signals) process.off(s, onSignal);
-    };
-  }
-
+  /** Ends every wait of this run (a timeout, a failure, an interrupt). */
   interrupt(reason: Error): void {
     if (!this.abort.signal.aborted) this.abort.abort(reason);
   }
 
-  /** Runs every cleanup step once, in reverse, collecting failures rather than stopping at the first. */
-  teardown(): Promise<Error[]> {
+  /** A second interrupt: cleanup steps stop waiting, and what they did not delete stays in the ledger. */
+  hurryTeardown(): void {
+    this.hurry.abort(new InterruptedError('SIGINT'));
+  }
+
+  /** What cleanup has not yet removed, for "left behind" messages. */
+  leftBehind(): string {
+    return describeResources(this.ledger.remaining());
+  }
+
+  /**
+   * Runs every cleanup step once, in reverse, each with the outcome, its own
+   * deadline and an abort signal; failures are collected, not fatal, and a
+   * failed step's resources stay in the ledger for `lkrun gc`.
+   */
+  teardown(outcome: RunOutcome = this.abort.signal.aborted ? 'interrupted' : 'passed'): Promise<Error[]> {
     this.tornDown ??= (async () => {
       const failures: Error[] = [];
       for (const step of this.steps.reverse()) {
+        const deadline = Date.now() + step.timeoutMs;
+        const signal = AbortSignal.any([this.hurry.signal, AbortSignal.timeout(step.timeoutMs)]);
         try {
-          await step.run();
+          await untilAborted(Promise.resolve(step.run({ outcome, signal, deadline })), signal);
         } catch (error) {
-          const failure = new Error(`cleanup "${step.name}" failed: ${(error as Error).message}`);
+          const why = signal.aborted && !this.hurry.signal.aborted ? `timed out after ${step.timeoutMs / 1000}s` : (error as Error).message;
+          const failure = new Error(`cleanup "${step.name}" failed: ${why}`);
           failures.push(failure);
-          this.options.log?.(failure.message);
+          this.log(`lkrun: ${failure.message}`);
         }
       }
       this.steps = [];
-      this.removeSignalHandlers?.();
       return failures;
     })();
     return this.tornDown;
   }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -37,6 +37,8 @@ export interface SessionResult {
   durationMs: number;
   exit?: MachineExit;
   consoleTail: string[];
+  /** What the platform chose for the machine (accelerator, instance…), once it booted. */
+  info?: Record<string, unknown>;
 }
 
 class UserQuit extends Error {}
@@ -52,11 +54,13 @@ export async function runSession<O extends BootOptions>(
   const monitor = createMonitor(options, run);
 
   const stoppers: (() => void)[] = [];
-  const result = (partial: Omit<SessionResult, 'expectations' | 'durationMs' | 'consoleTail'>): SessionResult => ({
+  let info: Record<string, unknown> | undefined;
+  const result = (partial: Omit<SessionResult, 'expectations' | 'durationMs' | 'consoleTail' | 'info'>): SessionResult => ({
     ...partial,
     expectations,
     durationMs: Date.now() - run.startedAt,
     consoleTail: monitor.tail(50),
+    info,
   });
 
   try {
@@ -68,6 +72,7 @@ export async function runSession<O extends BootOptions>(
 
     const started = await Promise.race([startMachine(platform, image, bootOptions, monitor, run), interrupted, timedOut]);
     const m = started.machine;
+    info = m.info;
     const ended = started.ended;
     if (options.terminal) {
       const attachment = attachTerminal(

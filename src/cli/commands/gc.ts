@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { LkrunCommand } from '../base.js';
-import { collectGarbage } from '../../core/ledger.js';
+import { collectGarbage, describeResources } from '../../core/ledger.js';
+import { reaperFor } from '../../../platforms/registry.js';
 import { exit } from '../exit.js';
 
 export default class Gc extends LkrunCommand {
@@ -13,9 +14,9 @@ export default class Gc extends LkrunCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Gc);
-    const reaped = await collectGarbage(undefined, { dryRun: flags['dry-run'] });
+    const reaped = await collectGarbage(undefined, { dryRun: flags['dry-run'], reaperFor });
     for (const r of reaped) {
-      const what = 'process' in r.resource ? `process ${(r.resource as { process: { pid: number } }).process.pid}` : r.resource.id;
+      const what = describeResources([r.resource]);
       this.log(
         `${flags['dry-run'] ? 'would reap' : r.error ? 'failed to reap' : 'reaped'} ${what} of ${r.run}${r.error ? `: ${r.error}` : ''}`,
       );

@@ -5,8 +5,8 @@ import { parseNetworking } from '../../core/specs.js';
 import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
 import { drive } from '../drive.js';
 import { exit } from '../exit.js';
-import { hostArch, requestedAccel } from '../../../platforms/qemu/accel.js';
-import { QemuPlatform, type QemuOptions } from '../../../platforms/qemu/index.js';
+import { hostArch } from '../../../platforms/qemu/accel.js';
+import type { QemuOptions } from '../../../platforms/qemu/index.js';
 
 export default class Qemu extends LkrunCommand {
   static override summary = 'Boot a LinuxKit image under QEMU (x86_64 or aarch64) and check what its console says';
@@ -67,11 +67,10 @@ EXIT CODES
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Qemu);
-    const platform = new QemuPlatform();
     let code: number;
     try {
       code = await drive({
-        platform,
+        platform: 'qemu',
         label: args.image.split('/').pop() ?? 'qemu',
         stateDir: flags.state,
         keepState: flags['keep-state'],
@@ -81,27 +80,27 @@ EXIT CODES
         session: sessionOptionsFrom(flags),
         prepare: async () => {
           const requestedArch = parseArch(flags.arch);
-          const accel = requestedAccel(flags.accel);
           const networking = parseNetworking(flags.networking);
           const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
           const image = await resolveImage(args.image, { arch: requestedArch, force, uefi: flags.uefi });
           const arch = requestedArch ?? image.arch ?? hostArch() ?? 'x86_64';
-          const options: QemuOptions = {
-            ...bootOptionsFrom(flags, arch),
-            accel,
+          const extra: Partial<QemuOptions> = {
             qemu: flags.qemu,
             fw: flags.fw,
-            uefi: flags.uefi,
-            networking,
             gui: flags.gui,
             usb: flags.usb,
             devices: flags.device,
-            log: (line) => process.stderr.write(line + '\n'),
           };
           return {
             image,
-            options,
-            describe: () => ({ arch, accel: platform.lastPrepared?.accel.accel, accelReason: platform.lastPrepared?.accel.reason }),
+            options: {
+              ...bootOptionsFrom(flags, arch),
+              accel: flags.accel,
+              uefi: flags.uefi,
+              networking,
+              log: (line) => process.stderr.write(line + '\n'),
+              extra,
+            },
           };
         },
       });

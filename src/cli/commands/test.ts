@@ -8,10 +8,11 @@ import { createReporter } from '../../harness/reporters/index.js';
 import type { RunSummary } from '../../harness/results.js';
 import { runMatrix } from '../../harness/runner.js';
 import { loadSuite } from '../../harness/suite.js';
-import { BadInputError, ExitCode, InterruptedError } from '../../core/errors.js';
+import { BadInputError, ExitCode, type InterruptedError } from '../../core/errors.js';
 import { collectGarbage } from '../../core/ledger.js';
 import { parseRegex } from '../../core/specs.js';
 import { exit } from '../exit.js';
+import { installSignalHandlers, interrupted } from '../signals.js';
 import { requestedAccel } from '../../../platforms/qemu/accel.js';
 
 export default class Test extends LkrunCommand {
@@ -55,15 +56,9 @@ EXIT CODES
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Test);
-    const abort = new AbortController();
     // First signal: stop every job, tear down, still write the reports.
     // A second one leaves at once (QEMU dies with lkrun; `lkrun gc` cleans up).
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (abort.signal.aborted) process.exit(new InterruptedError(signal).exitCode);
-      abort.abort(new InterruptedError(signal));
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    installSignalHandlers();
     let code: number;
     try {
       const files = (argv as string[]).length ? (argv as string[]) : defaultSuites();
@@ -83,17 +78,17 @@ EXIT CODES
         createReporter(name as never, { outDir: flags.out, stream: process.stdout, color: process.stdout.isTTY === true }),
       );
       const accel = flags.accel === undefined ? undefined : requestedAccel(flags.accel);
-      await collectGarbage().catch(() => []);
+      await collectGarbage(undefined, { localOnly: true }).catch(() => []);
       const summary = await runMatrix(matrix, {
         jobs,
         retries,
         outDir: flags.out,
         reporters,
         shard: flags.shard,
-        signal: abort.signal,
+        signal: interrupted,
         launchDefaults: { accel },
       });
-      code = abort.signal.aborted ? (abort.signal.reason as InterruptedError).exitCode : exitCodeFor(summary, flags['allow-skip']);
+      code = interrupted.aborted ? (interrupted.reason as InterruptedError).exitCode : exitCodeFor(summary, flags['allow-skip']);
     } catch (error) {
       code = exit.fromError(error);
     }
