@@ -72,20 +72,25 @@ export function vcenterOptions(common: CommonLaunchOptions, env: Env = process.e
   if (!username || !password) {
     throw new BadInputError(`no vCenter credentials for ${parsed.sdkUrl.origin}: put them in --url or set GOVC_USERNAME and GOVC_PASSWORD`);
   }
-  if (url.protocol === 'http:') log(`lkrun: warning: ${parsed.sdkUrl.origin} is plain http: the password travels unencrypted (fine for a simulator)`);
+  if (url.protocol === 'http:')
+    log(`lkrun: warning: ${parsed.sdkUrl.origin} is plain http: the password travels unencrypted (fine for a simulator)`);
   const insecure = extra.insecure ?? /^(1|true)$/i.test(env.GOVC_INSECURE ?? '');
   let caCert: Buffer | undefined;
   if (extra.caCert !== undefined) {
     try {
       caCert = readFileSync(extra.caCert);
     } catch (error) {
-      throw new BadInputError(`--ca-cert ${extra.caCert}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+      throw new BadInputError(
+        `--ca-cert ${extra.caCert}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      );
     }
-    if (!caCert.toString('utf8').includes('-----BEGIN CERTIFICATE-----')) throw new BadInputError(`--ca-cert ${extra.caCert}: not a PEM certificate`);
+    if (!caCert.toString('utf8').includes('-----BEGIN CERTIFICATE-----'))
+      throw new BadInputError(`--ca-cert ${extra.caCert}: not a PEM certificate`);
   }
   const cdrom = extra.cdrom ?? 'ide';
   if (cdrom !== 'ide' && cdrom !== 'sata') throw new BadInputError(`--cdrom ${JSON.stringify(cdrom)}: expected ide or sata`);
-  if (common.publish.length > 0) throw new BadInputError('--publish: vCenter VMs are reached on their own address (see --wait-for-ip), ports are not forwarded');
+  if (common.publish.length > 0)
+    throw new BadInputError('--publish: vCenter VMs are reached on their own address (see --wait-for-ip), ports are not forwarded');
   if (common.disks.length > 0) throw new BadInputError('--disk: use --persistent-size for a vCenter VM disk');
   const waitForIp = extra.waitForIp;
   return {

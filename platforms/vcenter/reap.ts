@@ -17,11 +17,12 @@ export async function reapVcenter(resource: RemoteResource, ctx: CleanupContext)
     if (resource.type === 'vm') {
       const vm = await findVmByName(client, dc.vmFolder, resource.name);
       // Only a VM this run made: its annotation carries the run id.
-      if (!vm || !vm.annotation.includes(resource.name)) return;
+      if (!vm?.annotation.includes(resource.name)) return;
       if (vm.powerState === 'poweredOn') await powerOffVm(client, vm.ref, { signal: ctx.signal });
       await destroyVm(client, vm.ref, { signal: ctx.signal });
     } else if (resource.type === 'file') {
-      const datastore = resource.location['datastore'] ?? '';
+      const datastore = resource.location['datastore'];
+      if (!datastore) throw new Error(`ledger entry ${resource.id} names no datastore`);
       try {
         await deleteFile(client, dc.ref, { datacenter: dc.name, datastore }, resource.name, { signal: ctx.signal });
       } catch (error) {

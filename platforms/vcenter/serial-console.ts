@@ -8,7 +8,7 @@ export type ReadFrom = (offset: number) => Promise<Buffer | undefined>;
 export class PolledFileConsole {
   readonly stream = new PassThrough();
   #offset = 0;
-  #stopped = false;
+  #stopped: boolean = false;
   #timer?: NodeJS.Timeout;
   #reading: Promise<void> = Promise.resolve();
   #failures = 0;

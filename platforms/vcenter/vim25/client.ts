@@ -59,7 +59,7 @@ export class VimClient {
   readonly #dispatcher: Agent;
   readonly #timeoutMs: number;
   #cookie?: string;
-  #loggedIn = false;
+  #loggedIn: boolean = false;
   // The first call asks with an old version every vCenter still serves; after
   // that the server's own API version selects the schema.
   #version = '6.0';
@@ -217,7 +217,6 @@ export class VimClient {
 
   async logout(): Promise<void> {
     const sessionManager = this.serviceContent.sessionManager;
-    // biome-ignore lint/suspicious/noUnnecessaryConditions: login() sets it; the rule does not follow private fields across methods
     if (!this.#loggedIn || !sessionManager) return;
     this.#loggedIn = false;
     await this.call('Logout', { _this: sessionManager });

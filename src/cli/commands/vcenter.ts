@@ -34,13 +34,28 @@ EXIT CODES
 
   static override flags = {
     ...bootFlags,
-    url: Flags.string({ description: 'https://user:pass@host/sdk (env VCURL, GOVC_URL); http:// only for simulators', helpGroup: 'VCENTER' }),
-    datacenter: Flags.string({ description: 'datacenter (env VCDATACENTER, GOVC_DATACENTER; default: the only one)', helpGroup: 'VCENTER' }),
-    datastore: Flags.string({ description: 'datastore for the ISO, the VM and its console file (env VCDATASTORE, GOVC_DATASTORE)', helpGroup: 'VCENTER' }),
-    network: Flags.string({ description: 'network or distributed port group of the NIC (env VCNETWORK, GOVC_NETWORK)', helpGroup: 'VCENTER' }),
-    hostname: Flags.string({ description: 'ESXi host to run on (env VCHOST; default: the first connected host by name)', helpGroup: 'VCENTER' }),
-    'resource-pool': Flags.string({ description: 'resource pool (env GOVC_RESOURCE_POOL; default: the host\'s)', helpGroup: 'VCENTER' }),
-    folder: Flags.string({ description: 'VM folder path below the datacenter\'s vm folder', helpGroup: 'VCENTER' }),
+    url: Flags.string({
+      description: 'https://user:pass@host/sdk (env VCURL, GOVC_URL); http:// only for simulators',
+      helpGroup: 'VCENTER',
+    }),
+    datacenter: Flags.string({
+      description: 'datacenter (env VCDATACENTER, GOVC_DATACENTER; default: the only one)',
+      helpGroup: 'VCENTER',
+    }),
+    datastore: Flags.string({
+      description: 'datastore for the ISO, the VM and its console file (env VCDATASTORE, GOVC_DATASTORE)',
+      helpGroup: 'VCENTER',
+    }),
+    network: Flags.string({
+      description: 'network or distributed port group of the NIC (env VCNETWORK, GOVC_NETWORK)',
+      helpGroup: 'VCENTER',
+    }),
+    hostname: Flags.string({
+      description: 'ESXi host to run on (env VCHOST; default: the first connected host by name)',
+      helpGroup: 'VCENTER',
+    }),
+    'resource-pool': Flags.string({ description: "resource pool (env GOVC_RESOURCE_POOL; default: the host's)", helpGroup: 'VCENTER' }),
+    folder: Flags.string({ description: "VM folder path below the datacenter's vm folder", helpGroup: 'VCENTER' }),
     'persistent-size': Flags.string({ description: 'add a thin persistent disk of this size (512M, 2G)', helpGroup: 'VCENTER' }),
     cdrom: Flags.string({ description: 'controller of the CD-ROM: ide or sata', default: 'ide', helpGroup: 'VCENTER' }),
     insecure: Flags.boolean({ description: 'do not verify the TLS certificate (env GOVC_INSECURE)', helpGroup: 'VCENTER' }),
