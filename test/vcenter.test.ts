@@ -6,7 +6,7 @@
 // files, ledger entries.
 import anyTest, { type TestFn } from 'ava';
 import type { ResultPromise } from 'execa';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { findVmsByAnnotation, findDatacenter, readVmConfig, withSession } from '../platforms/vcenter/vim25/index.js';
@@ -272,6 +272,41 @@ vcTest('--dry-run prints the API steps without the password and touches nothing'
   t.is(result.exitCode, 0, result.all);
   t.regex(result.all, /CreateVM_Task lkrun-ntpd-iso-[0-9a-f]{6}: 1 CPU, 1024 MiB/);
   t.regex(result.all, /PUT \/folder\/lkrun-ntpd-iso-[0-9a-f]{6}\/ntpd\.iso/);
+  t.false(result.all.includes(VCSIM_PASSWORD));
+  await check();
+});
+
+vcTest('lkrun test runs a suite on target vcenter, console steps matched across chunks', async (t) => {
+  const sim = t.context.sim;
+  const check = await nothingLeft(t);
+  const dir = mkdtempSync(join(tmpdir(), 'lkrun-vc-suite-'));
+  const suite = join(dir, 'vc.yml');
+  writeFileSync(
+    suite,
+    [
+      'name: vc',
+      `image: ${ISO}`,
+      'targets:',
+      '  - platform: vcenter',
+      '    arch: x86_64',
+      '    options: { datastore: LocalDS_0, network: VM Network, pollInterval: 100ms }',
+      'timeout: 90s',
+      'steps:',
+      "  - expect: 'Linux version 6\\.1'",
+      `  - expect: '${EXPECT}'`,
+      '',
+    ].join('\n'),
+  );
+  const child = lkrun(['test', suite, '--reporter', 'json', '--out', join(dir, 'out'), '--jobs', '1'], {
+    timeout: 120_000,
+    env: { XDG_STATE_HOME: t.context.stateHome, GOVC_URL: sim.url.href },
+  });
+  await playGuest(sim, await runFolder(sim));
+  const result = await child;
+  t.is(result.exitCode, 0, result.all);
+  const report = readFileSync(join(dir, 'out', readdirSync(join(dir, 'out')).find((f) => f.endsWith('.json'))!), 'utf8');
+  t.regex(report, /"platform": ?"vcenter"/);
+  t.false(report.includes(VCSIM_PASSWORD));
   t.false(result.all.includes(VCSIM_PASSWORD));
   await check();
 });
