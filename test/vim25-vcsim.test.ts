@@ -298,6 +298,7 @@ vcsimTest('a VM from the full spec: config read back, power faults typed, nothin
 
 vcsimTest('a VM with its CD-ROM on SATA, a standard network and no disk or metadata', async (t) => {
   const sim = t.context.sim;
+  const before = listTree(sim.datastores['LocalDS_0']!);
   await withSession(endpoint(sim), async (client) => {
     const dc = await findDatacenter(client);
     const host = await findHost(client, dc, 'DC0_H0');
@@ -333,7 +334,9 @@ vcsimTest('a VM with its CD-ROM on SATA, a standard network and no disk or metad
     );
     t.false([...config.extraConfig.keys()].some((k) => k.startsWith('guestinfo.')));
     await destroyVm(client, vm);
+    t.is(await findVmByName(client, dc.vmFolder, 'lkrun-sata'), undefined);
   });
+  t.deepEqual(listTree(sim.datastores['LocalDS_0']!), before);
 });
 
 vcsimTest('TLS: a self-signed vcsim is refused unless its certificate is trusted or checks are off', async (t) => {

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PlatformError } from '../../../src/core/errors.js';
 import type { VimClient } from './client.js';
-import { NotFoundError } from './faults.js';
+import { NotFoundError, NotFoundFault } from './faults.js';
 import { runTask, type WaitOptions } from './tasks.js';
 import type { MoRef } from './xml.js';
 
@@ -155,7 +155,7 @@ export async function deleteFile(
   try {
     await runTask(client, 'DeleteDatastoreFile_Task', { _this: fileManager, name: datastorePath(location, path), datacenter }, options);
   } catch (error) {
-    if (error instanceof Error && 'faultType' in error && (error.faultType === 'FileNotFound' || error.faultType === 'NotFound')) {
+    if (error instanceof NotFoundFault) {
       throw new NotFoundError('datastore file', datastorePath(location, path));
     }
     throw error;

@@ -72,7 +72,7 @@ function describe(type: string, fault: VimObject | undefined): string {
         : `the VM is already ${existing}`;
     }
     case 'ManagedObjectNotFound':
-      return `object ${fault.ref('obj')?.toString() ?? ''} no longer exists`.replace('  ', ' ');
+      return `object ${fault.ref('obj')?.toString() ?? '(unnamed)'} no longer exists`;
     case 'FileNotFound':
       return `file ${fault.string('file') ?? ''} not found`;
     default:
