@@ -25,14 +25,16 @@ import {
   findHost,
   findNetwork,
   findResourcePool,
+  findVmByName,
   NotFoundError,
   powerOffVm,
   powerOnVm,
   propertyOf,
   readRange,
   uploadFile,
+  MoRef,
   VimClient,
-  type MoRef,
+  waitForTask,
 } from './vim25/index.js';
 
 export type { VcenterOptions } from './options.js';
@@ -142,8 +144,18 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
 
     const vmId = run.ledger.intend({ platform: 'vcenter', type: 'vm', name: run.id, location: { url: origin, datacenter: dc.name } });
     let vm: MoRef | undefined;
+    let createTask: MoRef | undefined;
     if (!o.skipCleanup) {
       run.defer('destroy vm', async (ctx) => {
+        // Interrupted while CreateVM_Task ran: the VM may exist all the same; follow the task, else look by name.
+        if (!vm && createTask) {
+          const result = await waitForTask(client, createTask, 'CreateVM_Task', { signal: ctx.signal }).catch(() => undefined);
+          if (result instanceof MoRef) vm = result;
+        }
+        if (!vm) {
+          const found = await findVmByName(client, folder.ref, run.id);
+          if (found?.annotation.includes(run.id)) vm = found.ref;
+        }
         if (vm) {
           const state = await propertyOf(client, vm, 'runtime.powerState', ctx.signal);
           if (state === 'poweredOn') await powerOffVm(client, vm, { signal: ctx.signal });
@@ -166,7 +178,10 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
       annotation: `lkrun run ${run.id}`,
       firmware: image.boot === 'uefi' ? 'efi' : 'bios',
     });
-    vm = await createVm(client, { folder: folder.ref, pool: pool.ref, host: host.ref }, spec, wait);
+    vm = await createVm(client, { folder: folder.ref, pool: pool.ref, host: host.ref }, spec, {
+      ...wait,
+      onTask: (task) => (createTask = task),
+    });
     run.ledger.created(vmId);
     const vmRef = vm;
 

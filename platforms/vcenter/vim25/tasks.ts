@@ -16,6 +16,8 @@ export interface WaitOptions {
   /** First and longest poll interval. */
   minIntervalMs?: number;
   maxIntervalMs?: number;
+  /** Told the task as soon as the server started it, so a caller interrupted while waiting can still follow it. */
+  onTask?: (task: MoRef) => void;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -75,5 +77,6 @@ export async function runTask(
   options: WaitOptions = {},
 ): Promise<VimValue | undefined> {
   const task = await client.callForRef(method, body, options.signal);
+  options.onTask?.(task);
   return waitForTask(client, task, method, options);
 }
