@@ -248,6 +248,26 @@ vcTest('SIGINT during upload: teardown runs and nothing is left', async (t) => {
   await check();
 });
 
+vcTest('SIGINT while CreateVM_Task is under way: the VM that appears anyway is destroyed', async (t) => {
+  await t.context.sim.stop();
+  const sim = await startVcsim({ methodDelay: { method: 'CreateVM_Task', ms: 2000 } });
+  t.context.sim = sim;
+  const check = await nothingLeft(t);
+  const child = run(t, [...common(sim), '--datastore', 'LocalDS_0', '--network', 'VM Network', ISO, '--expect', 'never printed']);
+  let sent = false;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    // The upload is done; the next call is CreateVM_Task, which vcsim now holds for 2 s.
+    if (!sent && /ntpd\.iso to .*: 100%/.test(chunk.toString())) {
+      sent = true;
+      setTimeout(() => child.kill('SIGINT'), 500);
+    }
+  });
+  const result = await child;
+  t.true(sent);
+  t.is(result.exitCode, 130, result.all);
+  await check();
+});
+
 vcTest('kill -9 leaves the VM and its files in the ledger; lkrun gc removes them', async (t) => {
   const sim = t.context.sim;
   const check = await nothingLeft(t);

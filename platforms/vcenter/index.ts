@@ -134,7 +134,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
       signal: run.signal,
       onProgress: (sent, total) => {
         const percent = total === 0 ? 100 : Math.floor((sent / total) * 100);
-        if (percent >= lastPercent + 10) {
+        if (percent >= lastPercent + 10 || (percent === 100 && lastPercent < 100)) {
           lastPercent = percent;
           o.log(`lkrun: uploading ${basename(iso)} to [${datastore.name}] ${dir}/: ${percent}%`);
         }
@@ -145,9 +145,12 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     const vmId = run.ledger.intend({ platform: 'vcenter', type: 'vm', name: run.id, location: { url: origin, datacenter: dc.name } });
     let vm: MoRef | undefined;
     let createTask: MoRef | undefined;
+    let creating: Promise<unknown> | undefined;
     if (!o.skipCleanup) {
       run.defer('destroy vm', async (ctx) => {
-        // Interrupted while CreateVM_Task ran: the VM may exist all the same; follow the task, else look by name.
+        // Interrupted inside the create call: wait for its answer, or the VM would appear after this cleanup.
+        if (creating !== undefined) await untilSettledOrAborted(creating, ctx.signal);
+        // The VM may exist although the wait for the task was cut short: follow the task, else look by name.
         if (!vm && createTask) {
           const result = await waitForTask(client, createTask, 'CreateVM_Task', { signal: ctx.signal }).catch(() => undefined);
           if (result instanceof MoRef) vm = result;
@@ -178,10 +181,12 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
       annotation: `lkrun run ${run.id}`,
       firmware: image.boot === 'uefi' ? 'efi' : 'bios',
     });
-    vm = await createVm(client, { folder: folder.ref, pool: pool.ref, host: host.ref }, spec, {
+    const create = createVm(client, { folder: folder.ref, pool: pool.ref, host: host.ref }, spec, {
       ...wait,
       onTask: (task) => (createTask = task),
     });
+    creating = create;
+    vm = await create;
     run.ledger.created(vmId);
     const vmRef = vm;
 
@@ -231,6 +236,17 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
       teardown,
     };
   }
+}
+
+function untilSettledOrAborted(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+    promise.then(
+      () => resolve(),
+      () => resolve(),
+    );
+  });
 }
 
 async function waitForIp(client: VimClient, vm: MoRef, timeoutMs: number, signal: AbortSignal): Promise<string> {

@@ -64,9 +64,16 @@ export function buildVcsim(): Promise<string> {
 /** A password unlike any other string in a test's output, so a leak is noticed. */
 export const VCSIM_PASSWORD = 'Vcsim-Secret-7f3a';
 
-export async function startVcsim(options: { tls?: boolean } = {}): Promise<Vcsim> {
+export interface VcsimOptions {
+  tls?: boolean;
+  /** Make every call of one method slow, e.g. to interrupt lkrun inside it. */
+  methodDelay?: { method: string; ms: number };
+}
+
+export async function startVcsim(options: VcsimOptions = {}): Promise<Vcsim> {
   const binary = await buildVcsim();
   const args = ['-listen', '127.0.0.1:0', '-user', 'lkrun', '-password', VCSIM_PASSWORD, ...(options.tls ? ['-tls'] : [])];
+  if (options.methodDelay) args.push('-method-delay', `${options.methodDelay.method}=${options.methodDelay.ms}`);
   const child: ResultPromise = execa(binary, args, { reject: false, stdin: 'ignore', stderr: 'pipe', buffer: false });
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
@@ -21,9 +23,17 @@ func main() {
 	useTLS := flag.Bool("tls", false, "serve https with a self-signed certificate")
 	user := flag.String("user", "user", "the only user name Login accepts")
 	password := flag.String("password", "pass", "the only password Login accepts")
+	delay := flag.String("method-delay", "", "METHOD=MS: every call of METHOD waits MS milliseconds first")
 	flag.Parse()
 
 	model := simulator.VPX()
+	if name, ms, ok := strings.Cut(*delay, "="); ok {
+		n, err := strconv.Atoi(ms)
+		if err != nil {
+			panic(err)
+		}
+		model.DelayConfig.MethodDelay = map[string]int{name: n}
+	}
 	if err := model.Create(); err != nil {
 		panic(err)
 	}

@@ -69,14 +69,18 @@ export async function waitForTask(
   }
 }
 
-/** Calls a `…_Task` method and waits for it. */
+/**
+ * Calls a `…_Task` method and waits for it. The starting call itself is not
+ * abandoned on abort: it is short, and its answer names the task that a
+ * cleanup needs to follow (a VM whose creation was cut off still appears).
+ */
 export async function runTask(
   client: VimClient,
   method: string,
   body: Parameters<VimClient['call']>[1],
   options: WaitOptions = {},
 ): Promise<VimValue | undefined> {
-  const task = await client.callForRef(method, body, options.signal);
+  const task = await client.callForRef(method, body);
   options.onTask?.(task);
   return waitForTask(client, task, method, options);
 }
