@@ -6,10 +6,23 @@
 // files, ledger entries.
 import anyTest, { type TestFn } from 'ava';
 import type { ResultPromise } from 'execa';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { findVmsByAnnotation, findDatacenter, readVmConfig, withSession } from '../platforms/vcenter/vim25/index.js';
+import {
+  buildVmConfigSpec,
+  createVm,
+  findDatacenter,
+  findHost,
+  findNetwork,
+  findResourcePool,
+  findVmsByAnnotation,
+  powerOnVm,
+  readVmConfig,
+  uploadFile,
+  withSession,
+} from '../platforms/vcenter/vim25/index.js';
+import { Ledger } from '../src/core/ledger.js';
 import { built, image, lkrun, NOT_BUILT, ROOT, waitFor } from './helpers/lkrun.js';
 import { buildVcsim, startVcsim, type Vcsim, VCSIM_PASSWORD, vcsimUnavailable } from './helpers/vcsim.js';
 
@@ -328,5 +341,60 @@ vcTest('lkrun test runs a suite on target vcenter, console steps matched across 
   t.regex(report, /"platform": ?"vcenter"/);
   t.false(report.includes(VCSIM_PASSWORD));
   t.false(result.all.includes(VCSIM_PASSWORD));
+  await check();
+});
+
+vcTest('lkrun gc vcenter finds VMs by their annotation, leaving runs alive here and VMs not from lkrun', async (t) => {
+  const sim = t.context.sim;
+  const check = await nothingLeft(t);
+  const orphan = 'lkrun-orphan-abc123';
+  const alive = 'lkrun-alive-def456';
+  await withSession(endpointOf(sim), async (client) => {
+    const dc = await findDatacenter(client);
+    const host = await findHost(client, dc);
+    const pool = await findResourcePool(client, dc, host);
+    const network = await findNetwork(client, dc, 'VM Network');
+    const location = { datacenter: dc.name, datastore: 'LocalDS_0' };
+    for (const id of [orphan, alive]) {
+      await uploadFile(client, location, `${id}/ntpd.iso`, ISO);
+      const spec = buildVmConfigSpec({
+        name: id,
+        datastore: 'LocalDS_0',
+        cpus: 1,
+        memoryMiB: 256,
+        isoPath: `[LocalDS_0] ${id}/ntpd.iso`,
+        serialPath: `[LocalDS_0] ${id}/console.log`,
+        network,
+        annotation: `lkrun run ${id}`,
+      });
+      const vm = await createVm(client, { folder: dc.vmFolder, pool: pool.ref }, spec);
+      await powerOnVm(client, vm);
+    }
+  });
+  // A run still going on this machine: its ledger's owner (this process) is alive.
+  new Ledger(alive, join(t.context.stateHome, 'lkrun', 'runs')).addDirectory(join(t.context.stateHome, 'nothing'));
+  const env = { XDG_STATE_HOME: t.context.stateHome, GOVC_URL: sim.url.href };
+
+  const young = await lkrun(['gc', 'vcenter'], { env });
+  t.is(young.exitCode, 0, young.all);
+  t.regex(young.all, /^nothing to reap$/m, 'vcsim gives no creation date: a VM of unknown age counts as new');
+  const dry = await lkrun(['gc', 'vcenter', '--dry-run', '--older-than', '0s'], { env });
+  t.regex(dry.all, new RegExp(`would sweep vcenter vm ${orphan} in DC0 and \\[LocalDS_0\\] ${orphan}/ of ${orphan}`));
+  t.false(dry.all.includes(alive));
+  t.true(existsSync(join(dsDir(sim), orphan)));
+
+  const gc = await lkrun(['gc', 'vcenter', '--older-than', '0s'], { env });
+  t.is(gc.exitCode, 0, gc.all);
+  t.regex(gc.all, new RegExp(`swept vcenter vm ${orphan} in DC0`));
+  t.false(gc.all.includes(VCSIM_PASSWORD));
+  t.false(existsSync(join(dsDir(sim), orphan)));
+  t.true(existsSync(join(dsDir(sim), alive)), 'the live run keeps its files');
+  t.true((await vmNames(sim)).includes(alive), 'and its VM');
+  t.false((await vmNames(sim)).includes(orphan));
+
+  // The live run ends: its VM goes too, and then nothing of the test is left.
+  rmSync(join(t.context.stateHome, 'lkrun', 'runs'), { recursive: true });
+  const after = await lkrun(['gc', 'vcenter', '--older-than', '0s'], { env });
+  t.regex(after.all, new RegExp(`swept vcenter vm ${alive}`));
   await check();
 });

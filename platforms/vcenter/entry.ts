@@ -18,6 +18,10 @@ export const vcenterEntry: PlatformEntry<VcenterOptions> = {
     const { VcenterPlatform } = await import('./index.js');
     return new VcenterPlatform();
   },
+  async sweep(options) {
+    const { sweepVcenter } = await import('./sweep.js');
+    return sweepVcenter(options);
+  },
   async reap(resource, ctx) {
     const { reapVcenter } = await import('./reap.js');
     return reapVcenter(resource, ctx);
