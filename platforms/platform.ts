@@ -69,6 +69,12 @@ export interface MachineExit {
 export interface Machine {
   /** Serial console output, as raw bytes. */
   readonly console: Readable;
+  /**
+   * Console output from before this machine existed: a guest restored from a
+   * snapshot brings the transcript up to its snapshot point, which the console
+   * engine reads first, marked as replayed.
+   */
+  readonly replayedConsole?: Buffer;
   /** Type into the serial console, when the platform allows input. */
   writeConsole?(data: string | Buffer): void;
   /** The second, machine-friendly console the image's control shell sits on. */

@@ -43,6 +43,8 @@ export interface LaunchOptions {
   stallTimeoutMs?: number;
   /** Timestamped console transcript file. */
   log?: string;
+  /** One-line notices from lkrun and the platform (an accelerator fallback, a snapshot saved). */
+  onNotice?: (line: string) => void;
   /** Raw console bytes are copied here (e.g. process.stdout). */
   echo?: Writable;
   stateDir?: string;
@@ -134,7 +136,8 @@ export class LaunchedMachine {
 
   /** What the platform chose (arch, accelerator), for reports. */
   get info(): Record<string, unknown> {
-    return { platform: this.platform, format: this.image.format, ...this.details };
+    // Read from the machine each time: a platform may change its mind after boot (QEMU falling back to TCG).
+    return { platform: this.platform, format: this.image.format, ...this.details, ...this.started.machine.info };
   }
 
   endpoint(guestPort: number, protocol: Protocol): Endpoint {
@@ -205,7 +208,12 @@ export class LaunchedMachine {
 
 export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
   const entry = platformEntry(options.platform ?? 'qemu');
-  const run = new Run({ label: options.image.split('/').pop() ?? 'image', stateDir: options.stateDir, keepState: options.keepState });
+  const run = new Run({
+    label: options.image.split('/').pop() ?? 'image',
+    stateDir: options.stateDir,
+    keepState: options.keepState,
+    log: options.onNotice,
+  });
   const onAbort = () => run.interrupt(options.signal?.reason ?? new Error('aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   run.defer('forget abort signal', () => options.signal?.removeEventListener('abort', onAbort));
@@ -224,6 +232,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       accel: options.accel,
       uefi: options.uefi,
       extra: options.platformOptions,
+      log: options.onNotice,
     };
     const platform = await entry.create();
     const failOn: FailPattern[] = [
@@ -236,7 +245,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       const echo = options.echo;
       started.machine.console.on('data', (chunk: Buffer) => echo.write(chunk));
     }
-    return new LaunchedMachine(run, image, entry.name, started, { arch, ...started.machine.info });
+    return new LaunchedMachine(run, image, entry.name, started, { arch });
   } catch (error) {
     await run.teardown();
     throw error;
