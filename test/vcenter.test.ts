@@ -23,6 +23,8 @@ import {
   withSession,
 } from '../platforms/vcenter/vim25/index.js';
 import { Ledger } from '../src/core/ledger.js';
+import type { JobResult } from '../src/harness/results.js';
+import { VCENTER_CAPABILITIES } from '../platforms/vcenter/capabilities.js';
 import { built, image, lkrun, NOT_BUILT, ROOT, waitFor } from './helpers/lkrun.js';
 import { buildVcsim, startVcsim, type Vcsim, VCSIM_PASSWORD, vcsimUnavailable } from './helpers/vcsim.js';
 
@@ -309,7 +311,7 @@ vcTest('--dry-run prints the API steps without the password and touches nothing'
   await check();
 });
 
-vcTest('lkrun test runs a suite on target vcenter, console steps matched across chunks', async (t) => {
+vcTest('lkrun test runs a suite on target vcenter: console steps matched across chunks, exec skipped with the reason', async (t) => {
   const sim = t.context.sim;
   const check = await nothingLeft(t);
   const dir = mkdtempSync(join(tmpdir(), 'lkrun-vc-suite-'));
@@ -327,6 +329,7 @@ vcTest('lkrun test runs a suite on target vcenter, console steps matched across 
       'steps:',
       "  - expect: 'Linux version 6\\.1'",
       `  - expect: '${EXPECT}'`,
+      "  - exec: 'cat /etc/hostname'",
       '',
     ].join('\n'),
   );
@@ -337,8 +340,18 @@ vcTest('lkrun test runs a suite on target vcenter, console steps matched across 
   await playGuest(sim, await runFolder(sim));
   const result = await child;
   t.is(result.exitCode, 0, result.all);
-  const report = readFileSync(join(dir, 'out', readdirSync(join(dir, 'out')).find((f) => f.endsWith('.json'))!), 'utf8');
-  t.regex(report, /"platform": ?"vcenter"/);
+  const report = readFileSync(join(dir, 'out', 'results.json'), 'utf8');
+  const job = JSON.parse(report).jobs[0] as JobResult;
+  t.is(job.status, 'passed', job.reason);
+  t.deepEqual(
+    job.attempts[0]!.steps.map((s) => [s.kind, s.status, s.reason]),
+    [
+      ['boot', 'passed', undefined],
+      ['expect', 'passed', undefined],
+      ['expect', 'passed', undefined],
+      ['exec', 'skipped', VCENTER_CAPABILITIES.missing!.exec],
+    ],
+  );
   t.false(report.includes(VCSIM_PASSWORD));
   t.false(result.all.includes(VCSIM_PASSWORD));
   await check();
