@@ -283,6 +283,15 @@ vcTest('SIGINT while CreateVM_Task is under way: the VM that appears anyway is d
   await check();
 });
 
+vcTest('--wait-for-ip without VMware Tools in the guest: exit 3 with the reason, nothing left', async (t) => {
+  const sim = t.context.sim;
+  const check = await nothingLeft(t);
+  const result = await run(t, [...common(sim), '--datastore', 'LocalDS_0', '--network', 'VM Network', '--wait-for-ip', '3s', ISO]);
+  t.is(result.exitCode, 3, result.all);
+  t.regex(result.all, /--wait-for-ip: VMware Tools reported no IP address within 3 s/);
+  await check();
+});
+
 vcTest('kill -9 leaves the VM and its files in the ledger; lkrun gc removes them', async (t) => {
   const sim = t.context.sim;
   const check = await nothingLeft(t);
