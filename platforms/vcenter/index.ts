@@ -190,13 +190,13 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     run.ledger.created(vmId);
     const vmRef = vm;
 
-    const console = new PolledFileConsole(
+    const serial = new PolledFileConsole(
       async (offset) => readRange(client, location, serialPath, offset),
       o.pollIntervalMs,
       (error) => o.log(`lkrun: reading the serial file keeps failing: ${(error as Error).message}`),
     );
     await powerOnVm(client, vmRef, wait);
-    console.start();
+    serial.start();
 
     let ip: string | undefined;
     if (o.waitForIpMs !== undefined) ip = await waitForIp(client, vmRef, o.waitForIpMs, run.signal);
@@ -211,7 +211,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
         if (stopped || run.signal.aborted) return;
         const state = await propertyOf(client, vmRef, 'runtime.powerState').catch(() => undefined);
         if (state === 'poweredOff') {
-          await console.stop();
+          await serial.stop();
           resolveExit({ reason: 'poweroff', detail: 'the VM powered off' });
           return;
         }
@@ -219,7 +219,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     })();
     const teardown = () => {
       stopped ??= (async () => {
-        await console.stop();
+        await serial.stop();
         await watch;
         const state = await propertyOf(client, vmRef, 'runtime.powerState').catch(() => undefined);
         if (state === 'poweredOn' && !o.skipCleanup) await powerOffVm(client, vmRef).catch(() => undefined);
@@ -229,7 +229,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     };
     if (o.skipCleanup) o.log(`lkrun: --skip-cleanup: VM ${run.id} and [${datastore.name}] ${dir}/ stay; \`lkrun gc\` removes them`);
     return {
-      console: console.stream,
+      console: serial.stream,
       exited,
       endpoints: [],
       info: { vm: vmRef.value, vmName: run.id, datacenter: dc.name, datastore: datastore.name, host: host.name, network: network.name, ip },
