@@ -25,6 +25,16 @@ export interface SnapshotRequest {
   at: RegExp;
   /** Size bound of the store (--snapshot-limit). */
   limit?: string;
+  /**
+   * A restored guest's clock still reads the time of the snapshot: set it
+   * from the host through the control shell (busybox/coreutils `date -s @SECONDS`).
+   */
+  syncClock?: boolean;
+}
+
+/** The line the control shell runs after a restore when syncClock is asked for. */
+export function clockSyncCommand(now = Date.now()): string {
+  return `date -s @${Math.round(now / 1000)} >/dev/null 2>&1\n`;
 }
 
 /** Snapshots need boot media the guest cannot change: what it wrote would not match the saved memory. */

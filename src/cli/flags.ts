@@ -189,11 +189,18 @@ export function sessionOptionsFrom(flags: RunFlagValues): SessionOptions {
   return {
     expect,
     failOn,
-    timeoutMs: flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout'),
-    stallTimeoutMs: flags['stall-timeout'] === undefined ? undefined : parseDuration(flags['stall-timeout'], '--stall-timeout'),
+    timeoutMs: flags.timeout === undefined ? undefined : waitFrom(flags.timeout, '--timeout'),
+    stallTimeoutMs: flags['stall-timeout'] === undefined ? undefined : waitFrom(flags['stall-timeout'], '--stall-timeout'),
     untilExpect: flags['until-expect'],
     logFile: flags.log,
   };
+}
+
+/** A time limit: a zero one would end every run at once ("timed out after 0s"). */
+function waitFrom(text: string, flag: string): number {
+  const ms = parseDuration(text, flag);
+  if (ms < 1) throw new BadInputError(`${flag} ${JSON.stringify(text)}: must be longer than 0`);
+  return ms;
 }
 
 /** `--state`: a directory (created when missing) that is kept after the run. */

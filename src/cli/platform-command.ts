@@ -6,6 +6,7 @@
 import { Args, type Interfaces } from '@oclif/core';
 import { arch as nodeArch } from 'node:os';
 import { BadInputError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import type { Arch, Image, ResolveOptions } from '../image/types.js';
 import type { BootOptions, CommonLaunchOptions } from '../../platforms/platform.js';
 import { LkrunCommand } from './base.js';
@@ -99,7 +100,7 @@ export abstract class PlatformCommand extends LkrunCommand {
           const options: CommonLaunchOptions = {
             ...this.bootOptions(flags, arch),
             ...own.common,
-            log: (line) => process.stderr.write(line + '\n'),
+            log: (line) => process.stderr.write(redact(line) + '\n'),
             extra: own.extra,
           };
           return { image, options, session, stateDir };

@@ -85,15 +85,12 @@ export function parseNetworking(spec: string): Networking {
   }
 }
 
-/** `--timeout 90`, `90s`, `2m`, `500ms` → milliseconds, at least 1. */
+/** `--timeout 90`, `90s`, `2m`, `500ms` → milliseconds. */
 export function parseDuration(text: string, what: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (!match) throw new BadInputError(`${what} ${JSON.stringify(text)}: expected a duration such as 90, 90s, 2m or 500ms`);
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  const ms = Math.round(Number(match[1]) * factor);
-  // A zero wait would end every run at once ("timed out after 0s").
-  if (ms < 1) throw new BadInputError(`${what} ${JSON.stringify(text)}: must be longer than 0`);
-  return ms;
+  return Math.round(Number(match[1]) * factor);
 }
 
 /** A user's pattern: bounded in size (src/core/patterns.ts), compiled now so a bad one stops the run before it starts. */
