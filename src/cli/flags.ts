@@ -1,6 +1,6 @@
 // Flags shared by every command, and their conversion into typed options.
 //
-// A platform command (qemu today; gcp, vcenter, hyperkit, vfkit next) is a
+// A platform command (qemu, hyperkit, vfkit, vcenter; gcp next) is a
 // few lines: a PlatformCommand (src/cli/platform-command.ts) naming its
 // registry entry (platforms/registry.ts), with the shared flag groups
 // (`platformFlags` = machineFlags + checkFlags + outputFlags) plus its own,

@@ -1,5 +1,5 @@
-// The base of every platform command (qemu, hyperkit, vfkit, and next gcp,
-// vcenter): one IMAGE argument, the shared flag groups, and the whole run.
+// The base of every platform command (qemu, hyperkit, vfkit, vcenter; gcp
+// next): one IMAGE argument, the shared flag groups, and the whole run.
 // A subclass names its registry entry, adds its own flags and says what they
 // mean in ownOptions(); it overrides image(), bootOptions(), defaultArch() or
 // label() only where its platform differs. See the example atop src/cli/flags.ts.
