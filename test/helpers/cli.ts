@@ -2,7 +2,7 @@
 // finds them, from dist/src/cli/commands), and a private environment per
 // test so that what a run leaves behind can be listed afterwards.
 import { type Command, Config } from '@oclif/core';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { ROOT } from './lkrun.js';
@@ -28,8 +28,15 @@ export interface IsolatedEnv {
 }
 
 /** Private XDG homes: ledgers go to XDG_STATE_HOME, state directories to XDG_RUNTIME_DIR. */
+/** A temporary directory removed when the test process exits. */
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 export function isolatedEnv(): IsolatedEnv {
-  const base = mkdtempSync(join(tmpdir(), 'lkrun-cli-'));
+  const base = scratchDir('lkrun-cli-');
   const env: Record<string, string> = {
     LKRUN_ACCEL: 'tcg',
     XDG_STATE_HOME: join(base, 'state'),
@@ -69,7 +76,7 @@ export interface QemuStub {
  * ignores SIGTERM, so stopping it takes lkrun's whole grace period).
  */
 export function qemuStub(mode: 'fail' | 'hang' = 'fail'): QemuStub {
-  const dir = mkdtempSync(join(tmpdir(), 'lkrun-qemu-stub-'));
+  const dir = scratchDir('lkrun-qemu-stub-');
   const record = join(dir, 'starts');
   const body = mode === 'fail' ? 'exit 1' : "trap '' TERM\necho 'stub console up'\nwhile :; do sleep 1; done";
   for (const arch of ['x86_64', 'aarch64']) {
