@@ -1,5 +1,5 @@
 import { Flags, type Interfaces } from '@oclif/core';
-import { parseNetworking } from '../../core/specs.js';
+import { parseNetworking, parseRegex } from '../../core/specs.js';
 import { repeatable } from '../flags.js';
 import { type OwnOptions, PlatformCommand, platformFlags } from '../platform-command.js';
 import type { QemuOptions } from '../../../platforms/qemu/index.js';
@@ -31,6 +31,7 @@ EXIT CODES
     '<%= config.bin %> qemu --arch aarch64 images/out/aarch64/ntpd-efi.iso',
     '<%= config.bin %> qemu -p 8123:123/udp --disk size=2G,format=qcow2 images/out/x86_64/ntpd.iso',
     '<%= config.bin %> qemu --dry-run images/out/x86_64/ntpd-efi.qcow2',
+    '<%= config.bin %> qemu --snapshot-at "service ntpd running" -e "service ntpd running" --until-expect images/out/x86_64/ntpd',
   ];
 
   static override flags = {
@@ -60,13 +61,42 @@ EXIT CODES
     gui: Flags.boolean({ description: 'open a QEMU window (the serial console is still captured)', helpGroup: 'QEMU' }),
     usb: Flags.boolean({ description: 'add a USB controller with a tablet', helpGroup: 'QEMU' }),
     device: repeatable({ description: 'extra QEMU -device spec, passed through (repeatable)', helpGroup: 'QEMU' }),
+    'snapshot-at': Flags.string({
+      description:
+        'boot once to the first console line matching REGEX and save the guest there; later runs of the same configuration restore it',
+      helpGroup: 'SNAPSHOT',
+    }),
+    'snapshot-sync-clock': Flags.boolean({
+      description: "after a restore, set the guest's clock from the host through its control shell",
+      dependsOn: ['snapshot-at'],
+      helpGroup: 'SNAPSHOT',
+    }),
+    'snapshot-limit': Flags.string({
+      description: 'size bound of the snapshot store (512M, 4G; env LKRUN_SNAPSHOT_LIMIT; default 4G)',
+      dependsOn: ['snapshot-at'],
+      helpGroup: 'SNAPSHOT',
+    }),
   };
 
   protected override ownOptions(flags: Interfaces.InferredFlags<typeof Qemu.flags>): OwnOptions {
     return {
       resolve: { force: flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined, uefi: flags.uefi },
       common: { accel: flags.accel, uefi: flags.uefi, networking: parseNetworking(flags.networking) },
-      extra: { qemu: flags.qemu, fw: flags.fw, gui: flags.gui, usb: flags.usb, devices: flags.device } satisfies Partial<QemuOptions>,
+      extra: {
+        qemu: flags.qemu,
+        fw: flags.fw,
+        gui: flags.gui,
+        usb: flags.usb,
+        devices: flags.device,
+        snapshot:
+          flags['snapshot-at'] === undefined
+            ? undefined
+            : {
+                at: parseRegex(flags['snapshot-at'], '--snapshot-at'),
+                syncClock: flags['snapshot-sync-clock'],
+                limit: flags['snapshot-limit'],
+              },
+      } satisfies Partial<QemuOptions>,
     };
   }
 }
