@@ -1,4 +1,5 @@
 // The programmatic API as a test author uses it, on a real guest.
+import './helpers/isolate.js';
 import test from 'ava';
 import { ExecError, GuestPanicError, launch, TimeoutError } from '../src/index.js';
 import { built, image, NOT_BUILT, pidAlive } from './helpers/lkrun.js';

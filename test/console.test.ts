@@ -1,3 +1,4 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { PassThrough } from 'node:stream';
 import { ConsoleMonitor, DEFAULT_FAIL_PATTERNS } from '../src/console/monitor.js';

@@ -1,3 +1,4 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

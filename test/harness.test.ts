@@ -1,5 +1,6 @@
 // `lkrun test` end to end: real suites on real QEMU, every reporter's file
 // parsed back, negative suites failing for the right reason, no QEMU left.
+import './helpers/isolate.js';
 import test from 'ava';
 import { XMLParser } from 'fast-xml-parser';
 import { existsSync, readFileSync, rmSync } from 'node:fs';

@@ -1,5 +1,6 @@
 // The console attached to a real terminal: node-pty gives lkrun a TTY, as a
 // user's shell would. Keys reach the guest, Ctrl-A x quits, QEMU is gone.
+import './helpers/isolate.js';
 import test from 'ava';
 import pty from 'node-pty';
 import { rmSync } from 'node:fs';

@@ -1,6 +1,7 @@
 // How a run ends: expectations in order, fail-on, timeouts, panics, signals,
 // SIGKILL, bad input. Each boot is real QEMU under TCG; each ending is checked
 // by exit code, message, and that the very QEMU process is gone.
+import './helpers/isolate.js';
 import test from 'ava';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,6 @@
 // Every image format lkrun detects boots under real QEMU (TCG) and the
 // bundled image reports ntpd up; published ports and --data reach the guest.
+import './helpers/isolate.js';
 import test from 'ava';
 import { queryNtp } from '../src/probes/ntp.js';
 import { freePort } from '../src/launch.js';

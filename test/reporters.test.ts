@@ -1,3 +1,4 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
