@@ -6,7 +6,8 @@ import { XMLParser } from 'fast-xml-parser';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
-import { built, image, lkrun, NOT_BUILT, pidAlive, ROOT, tempDir, waitFor } from './helpers/lkrun.js';
+import { built, image, lkrun, NOT_BUILT, pidAlive, ROOT, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
+import { recordStarts } from './helpers/record-starts.js';
 
 const haveImages = built(image('x86_64', 'ntpd')) && built(image('aarch64', 'ntpd'));
 const vm = haveImages ? test.serial : test.skip;
@@ -28,16 +29,23 @@ interface JobJson {
 vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with every reporter', async (t) => {
   if (!haveImages) return t.log(NOT_BUILT);
   const out = tempDir('lkrun-out-');
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const r = await lkrun([
-    'test',
-    join(ROOT, 'suites', 'ntpd.yml'),
-    '--jobs',
-    '2',
-    '--out',
-    out,
-    ...['pretty', 'tap', 'junit', 'json', 'html'].flatMap((x) => ['--reporter', x]),
-  ]);
+  const recorder = recordStarts();
+  t.teardown(() => {
+    rmSync(out, { recursive: true, force: true });
+    recorder.remove();
+  });
+  const r = await lkrun(
+    [
+      'test',
+      join(ROOT, 'suites', 'ntpd.yml'),
+      '--jobs',
+      '2',
+      '--out',
+      out,
+      ...['pretty', 'tap', 'junit', 'json', 'html'].flatMap((x) => ['--reporter', x]),
+    ],
+    { env: recorder.env },
+  );
   t.is(r.exitCode, 0, r.all);
   t.regex(r.stdout, /2 passed, 0 failed, 0 errors, 0 skipped, 0 flaky/);
 
@@ -61,6 +69,15 @@ vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with ev
 
   const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.deepEqual(json.counts, { total: 2, passed: 2, failed: 0, errors: 0, skipped: 0, flaky: 0 });
+  // One QEMU per job, and the pids the report names are the ones that ran.
+  t.deepEqual(
+    recorder
+      .starts()
+      .map((s) => s.tool)
+      .sort(),
+    ['qemu-system-aarch64', 'qemu-system-x86_64'],
+  );
+  t.deepEqual((json.jobs as JobJson[]).map((j) => j.info.pid).sort(), recorder.pids().sort());
   for (const job of json.jobs as JobJson[]) {
     t.deepEqual(
       job.attempts[0]!.steps.map((s) => s.status),
@@ -125,7 +142,7 @@ vm('[vm] --retries 1 reruns a failed job once and reports it flaky when the retr
   const r = await execa(
     'node',
     [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--retries', '1', '--out', out, '--reporter', 'json', '--reporter', 'pretty'],
-    { cwd, reject: false, all: true, env: { LKRUN_ACCEL: 'tcg' } },
+    { cwd, reject: false, all: true, env: TEST_ENV },
   );
   t.is(r.exitCode, 0, r.all);
   const job = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs[0] as JobJson;
@@ -136,7 +153,7 @@ vm('[vm] --retries 1 reruns a failed job once and reports it flaky when the retr
   const noRetry = await execa('node', [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--out', out, '--reporter', 'json'], {
     cwd: tempDir('lkrun-flaky-'),
     reject: false,
-    env: { LKRUN_ACCEL: 'tcg' },
+    env: TEST_ENV,
   });
   t.is(noRetry.exitCode, 1, 'without --retries the same suite fails');
 });
