@@ -16,6 +16,7 @@ const suite = (name: string) => join(ROOT, 'test', 'suites', `${name}.yml`);
 interface JobJson {
   id: string;
   status: string;
+  durationMs: number;
   reason?: string;
   info: { pid?: number };
   attempts: {
@@ -96,7 +97,7 @@ vm('[vm] negative suites fail for the right reason and leave no QEMU behind', as
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const r = await lkrun([
     'test',
-    ...['never-expect', 'exec-fails', 'ntp-silent', 'panics'].map(suite),
+    ...['never-expect', 'exec-fails', 'ntp-silent', 'panics', 'job-timeout'].map(suite),
     '--jobs',
     '2',
     '--out',
@@ -113,6 +114,7 @@ vm('[vm] negative suites fail for the right reason and leave no QEMU behind', as
     ['exec-fails', /^exec echo checking; exit 1: exited 1, expected 0: checking$/, 'expectationFailed'],
     ['ntp-silent', /^ntp 9999: no valid NTP reply from 127\.0\.0\.1:\d+ within 5s/, 'timeout'],
     ['panics', /^expect \/a line that never comes\/: guest panicked: .*Kernel panic - not syncing/, 'guestPanic'],
+    ['job-timeout', /job timed out after 15s/, 'timeout'],
   ];
   for (const [name, reason, kind] of expectations) {
     const job = jobs.get(name)!;
@@ -125,6 +127,8 @@ vm('[vm] negative suites fail for the right reason and leave no QEMU behind', as
     jobs.get('never-expect')!.attempts[0]!.consoleTail.some((l) => l.includes('service ntpd running')),
     'the console tail is in the report',
   );
+  const timedOut = jobs.get('job-timeout')!;
+  t.true(timedOut.durationMs >= 15_000 && timedOut.durationMs < 30_000, `the suite timeout, not the step's 3m: ${timedOut.durationMs} ms`);
   t.deepEqual(
     jobs.get('exec-fails')!.attempts[0]!.steps.map((s) => s.status),
     ['passed', 'passed', 'failed', 'skipped'],
