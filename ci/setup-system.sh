@@ -20,7 +20,6 @@ PACKAGES=(
 	binutils         # readelf: shared libraries of openntpd
 	xz-utils         # compressed kernel modules, if a kernel has them
 	zstd
-	squashfs-tools   # mksquashfs: the NAME-squashfs.img test image
 	chromium         # tests render the HTML report headless
 )
 

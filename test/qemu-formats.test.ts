@@ -14,8 +14,12 @@ const formats: [arch: 'x86_64' | 'aarch64', file: string, format: string][] = [
   ['x86_64', 'ntpd-efi.qcow2', 'qcow2-efi'],
   ['x86_64', 'ntpd-efi.vmdk', 'vmdk'],
   ['x86_64', 'ntpd.img.tar.gz', 'gcp'],
+  ['x86_64', 'ntpd-bios.img', 'raw-bios'],
+  ['x86_64', 'ntpd.qcow2', 'qcow2-bios'],
   ['aarch64', 'ntpd', 'kernel+initrd'],
   ['aarch64', 'ntpd-efi.iso', 'iso-efi'],
+  ['aarch64', 'ntpd-efi.img', 'raw-efi'],
+  ['aarch64', 'ntpd-efi.qcow2', 'qcow2-efi'],
 ];
 
 for (const [arch, file, format] of formats) {

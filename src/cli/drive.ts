@@ -41,13 +41,16 @@ export async function drive(d: DriveOptions): Promise<number> {
   let code: number = ExitCode.ok;
   let result: SessionResult | undefined;
   let image: Image | undefined;
-  const describe = () => ({ arch: image?.arch, ...result?.info });
+  // The arch the run uses: a BIOS disk does not tell its own.
+  let arch: string | undefined;
+  const describe = () => ({ arch: arch ?? image?.arch, ...result?.info });
   try {
     const entry = platformEntry(d.platform);
     await collectGarbage(undefined, { localOnly: true }).catch(() => []);
     await run.prepare();
     const prepared = await d.prepare(run);
     image = prepared.image;
+    arch = prepared.options.arch;
     const options = await entry.options(prepared.options);
     const platform = await entry.create();
     if (d.dryRun) {
