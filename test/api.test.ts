@@ -2,13 +2,12 @@
 import './helpers/isolate.js';
 import test from 'ava';
 import { ExecError, GuestPanicError, launch, TimeoutError } from '../src/index.js';
-import { built, image, NOT_BUILT, pidAlive } from './helpers/lkrun.js';
+import { image, pidAlive, withImages } from './helpers/lkrun.js';
 
 const x86 = image('x86_64', 'ntpd');
-const vm = built(x86) ? test.serial : test.skip;
+const vm = withImages(x86);
 
 vm('[vm] launch: console, exec, succeed, waitUntilSucceeds, ntp probe, poweroff — with await using', async (t) => {
-  if (!built(x86)) return t.log(NOT_BUILT);
   let pid: number | undefined;
   {
     await using machine = await launch({ image: x86, accel: 'tcg', publish: ['123/udp'] });
@@ -45,7 +44,7 @@ vm('[vm] launch: console, exec, succeed, waitUntilSucceeds, ntp probe, poweroff 
 });
 
 const panicking = image('x86_64', 'ntpd-panic');
-(built(panicking) ? test.serial : test.skip)('[vm] a wait on a guest that panics ends at once with the panic', async (t) => {
+withImages(panicking)('[vm] a wait on a guest that panics ends at once with the panic', async (t) => {
   const machine = await launch({ image: panicking, accel: 'tcg' });
   try {
     const started = Date.now();

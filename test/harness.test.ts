@@ -6,11 +6,10 @@ import { XMLParser } from 'fast-xml-parser';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
-import { built, image, lkrun, NOT_BUILT, pidAlive, ROOT, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
+import { image, lkrun, pidAlive, ROOT, TEST_ENV, tempDir, waitFor, withImages } from './helpers/lkrun.js';
 import { recordStarts } from './helpers/record-starts.js';
 
-const haveImages = built(image('x86_64', 'ntpd')) && built(image('aarch64', 'ntpd'));
-const vm = haveImages ? test.serial : test.skip;
+const vm = withImages(image('x86_64', 'ntpd'), image('aarch64', 'ntpd'));
 const suite = (name: string) => join(ROOT, 'test', 'suites', `${name}.yml`);
 
 interface JobJson {
@@ -28,7 +27,6 @@ interface JobJson {
 }
 
 vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with every reporter', async (t) => {
-  if (!haveImages) return t.log(NOT_BUILT);
   const out = tempDir('lkrun-out-');
   const recorder = recordStarts();
   t.teardown(() => {

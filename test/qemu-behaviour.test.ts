@@ -6,12 +6,14 @@ import test from 'ava';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QEMU_TOOLS, recordStarts } from './helpers/record-starts.js';
-import { built, image, lkrun, NOT_BUILT, NTPD_UP, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor } from './helpers/lkrun.js';
+import { built, image, lkrun, NOT_BUILT, NTPD_UP, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor, withImages } from './helpers/lkrun.js';
 
 const x86 = image('x86_64', 'ntpd');
 const poweroff = image('x86_64', 'ntpd-poweroff');
 const panic = image('x86_64', 'ntpd-panic');
-const vm = built(x86) ? test.serial : test.skip;
+const vm = withImages(x86);
+const vmPoweroff = withImages(poweroff);
+const vmPanic = withImages(panic);
 
 function oneLine(t: { is: (a: unknown, b: unknown, m?: string) => void }, stderr: string): string {
   const lines = stderr.trim().split('\n');
@@ -19,8 +21,7 @@ function oneLine(t: { is: (a: unknown, b: unknown, m?: string) => void }, stderr
   return lines[0]!;
 }
 
-vm('[vm] expectations match in order; the poweroff variant ends the run by itself', async (t) => {
-  if (!built(poweroff)) return t.log(NOT_BUILT);
+vmPoweroff('[vm] expectations match in order; the poweroff variant ends the run by itself', async (t) => {
   const ok = await lkrun([
     'qemu',
     poweroff,
@@ -67,8 +68,7 @@ vm('[vm] --stall-timeout fails a run whose console goes silent', async (t) => {
   t.regex(r.stderr, /lkrun: console silent for 6s \(--stall-timeout\)/);
 });
 
-vm('[vm] a guest panic is reported as a panic within a second of the panic line', async (t) => {
-  if (!built(panic)) return t.log(NOT_BUILT);
+vmPanic('[vm] a guest panic is reported as a panic within a second of the panic line', async (t) => {
   const dir = tempDir();
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'console.log');
@@ -128,8 +128,7 @@ vm('[vm] SIGKILL of lkrun takes its QEMU down at once; `lkrun gc` removes what t
   t.false(existsSync(join(runs, `${ledger.run}.json`)));
 });
 
-vm('[vm] --disk creates a missing disk with qemu-img in the state directory', async (t) => {
-  if (!built(poweroff)) return t.log(NOT_BUILT);
+vmPoweroff('[vm] --disk creates a missing disk with qemu-img in the state directory', async (t) => {
   const state = tempDir();
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
   const r = await lkrun([

@@ -10,12 +10,12 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { built, image, LKRUN, lkrun, NTPD_UP, pidAlive, tempDir, waitFor } from './helpers/lkrun.js';
+import { image, LKRUN, lkrun, NTPD_UP, pidAlive, tempDir, waitFor, withImages } from './helpers/lkrun.js';
 import { QEMU_TOOLS, type Recorder, recordStarts } from './helpers/record-starts.js';
 
 const x86 = image('x86_64', 'ntpd');
 const gcp = image('x86_64', 'ntpd.img.tar.gz');
-const vm = built(x86) ? test.serial : test.skip;
+const vm = withImages(x86);
 
 /** A run with its own state and runtime directories, so "nothing left" is an empty directory. */
 function isolatedRun(t: { teardown: (f: () => void) => void }, recorder?: Recorder) {
@@ -61,12 +61,9 @@ vm('[vm] Ctrl-C while qemu-img creates a disk: exit 130, qemu-img stopped, no QE
   await interruptWhile(t, 'qemu-img', [x86, '--disk', 'size=20G']);
 });
 
-(built(gcp) ? test.serial : test.skip)(
-  '[vm] Ctrl-C while a GCP tarball is unpacked: exit 130, tar stopped, no QEMU, nothing left',
-  async (t) => {
-    await interruptWhile(t, 'tar', [gcp]);
-  },
-);
+withImages(gcp)('[vm] Ctrl-C while a GCP tarball is unpacked: exit 130, tar stopped, no QEMU, nothing left', async (t) => {
+  await interruptWhile(t, 'tar', [gcp]);
+});
 
 vm('[vm] Ctrl-C in the first moments, before QEMU exists: exit 130, nothing started, nothing left', async (t) => {
   const recorder = recorderFor(t);
