@@ -3,10 +3,24 @@
 // by exit code, message, and that the very QEMU process is gone.
 import './helpers/isolate.js';
 import test from 'ava';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QEMU_TOOLS, recordStarts } from './helpers/record-starts.js';
-import { built, image, lkrun, NOT_BUILT, NTPD_UP, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor, withImages } from './helpers/lkrun.js';
+import {
+  built,
+  image,
+  ledgerQemuPid,
+  ledgers,
+  lkrun,
+  NOT_BUILT,
+  RUNS_DIR,
+  NTPD_UP,
+  pidAlive,
+  readPidfile,
+  tempDir,
+  waitFor,
+  withImages,
+} from './helpers/lkrun.js';
 
 const x86 = image('x86_64', 'ntpd');
 const poweroff = image('x86_64', 'ntpd-poweroff');
@@ -90,8 +104,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const child = lkrun(['qemu', x86, '--state', state, '--timeout', '180']);
     let output = '';
     child.all?.on('data', (c: Buffer) => (output += c.toString()));
-    const pid = await waitFor(() => readPidfile(state), 30_000);
+    const pid = await waitFor(() => ledgerQemuPid(child.pid!), 30_000);
     await waitFor(() => output.includes('Linux version'), 60_000);
+    t.is(readPidfile(state), pid, "the ledger's QEMU is the one that wrote the pidfile");
     t.true(pidAlive(pid));
     const sent = Date.now();
     child.kill(signal);
@@ -104,18 +119,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 vm('[vm] SIGKILL of lkrun takes its QEMU down at once; `lkrun gc` removes what the run left', async (t) => {
-  const runs = join(TEST_ENV.XDG_STATE_HOME, 'lkrun', 'runs');
   const child = lkrun(['qemu', x86, '--timeout', '180']);
-  const ledger = await waitFor(() => {
-    if (!existsSync(runs)) return undefined;
-    for (const name of readdirSync(runs).filter((n) => n.endsWith('.json'))) {
-      const content = JSON.parse(readFileSync(join(runs, name), 'utf8'));
-      if (content.owner.pid === child.pid && content.resources.some((r: { kind: string }) => r.kind === 'process')) return content;
-    }
-    return undefined;
-  }, 30_000);
-  const qemuPid: number = ledger.resources.find((r: { kind: string }) => r.kind === 'process').process.pid;
-  const stateDir: string = ledger.resources.find((r: { kind: string }) => r.kind === 'directory').path;
+  const qemuPid = await waitFor(() => ledgerQemuPid(child.pid!), 30_000);
+  const ledger = ledgers().find((l) => l.owner.pid === child.pid)!;
+  const stateDir = (ledger.resources.find((r) => r.kind === 'directory') as { path: string }).path;
   child.kill('SIGKILL');
   await child;
   await waitFor(() => !pidAlive(qemuPid), 2000).catch(() => {});
@@ -125,7 +132,7 @@ vm('[vm] SIGKILL of lkrun takes its QEMU down at once; `lkrun gc` removes what t
   t.is(gc.exitCode, 0, gc.all);
   t.regex(gc.stdout, new RegExp(`reaped .* of ${ledger.run}`));
   t.false(existsSync(stateDir));
-  t.false(existsSync(join(runs, `${ledger.run}.json`)));
+  t.false(existsSync(join(RUNS_DIR, `${ledger.run}.json`)));
 });
 
 vmPoweroff('[vm] --disk creates a missing disk with qemu-img in the state directory', async (t) => {
