@@ -3,11 +3,12 @@
 import './helpers/isolate.js';
 import test from 'ava';
 import { XMLParser } from 'fast-xml-parser';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
 import { image, lkrun, pidAlive, ROOT, TEST_ENV, tempDir, waitFor, withImages } from './helpers/lkrun.js';
 import { recordStarts } from './helpers/record-starts.js';
+import { CHROMIUM, inspectPage } from './helpers/browser.js';
 
 const vm = withImages(image('x86_64', 'ntpd'), image('aarch64', 'ntpd'));
 const suite = (name: string) => join(ROOT, 'test', 'suites', `${name}.yml`);
@@ -88,6 +89,22 @@ vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with ev
   }
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   t.true(html.includes('ntpd qemu/aarch64') && html.includes('ntpd qemu/x86_64'));
+  if (CHROMIUM) {
+    // The real report, as a reader's browser renders it.
+    const artifacts = join(ROOT, 'lkrun-out', 'ci-artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    const screenshot = join(artifacts, 'report-ntpd-suite.png');
+    const { value, errors } = await inspectPage<{ job: string; visibleSegments: number }[]>(
+      join(out, 'report.html'),
+      `[...document.querySelectorAll('.timeline')].map((tl) => ({ job: tl.dataset.job,
+        visibleSegments: [...tl.querySelectorAll('.seg')].filter((s) => s.getBoundingClientRect().width > 0 && s.getBoundingClientRect().height > 0).length }))`,
+      { screenshot },
+    );
+    t.log(`screenshot: ${screenshot}`);
+    t.deepEqual(errors, []);
+    t.deepEqual(value.map((v) => v.job).sort(), ['ntpd qemu/aarch64', 'ntpd qemu/x86_64']);
+    for (const v of value) t.is(v.visibleSegments, 5, `${v.job}: boot + 4 steps drawn`);
+  }
 });
 
 vm('[vm] negative suites fail for the right reason and leave no QEMU behind', async (t) => {
