@@ -4,16 +4,20 @@ import { BadInputError } from '../src/core/errors.js';
 import type { Reaper } from '../src/core/ledger.js';
 import type { Arch } from '../src/image/types.js';
 import type { BootOptions, PlatformEntry } from './platform.js';
+import { hyperkitEntry } from './hyperkit/entry.js';
 import { qemuEntry } from './qemu/entry.js';
+import { vfkitEntry } from './vfkit/entry.js';
 
-const ENTRIES: readonly PlatformEntry<BootOptions>[] = [qemuEntry as unknown as PlatformEntry<BootOptions>];
+const ENTRIES: readonly PlatformEntry<BootOptions>[] = [
+  qemuEntry as unknown as PlatformEntry<BootOptions>,
+  hyperkitEntry as unknown as PlatformEntry<BootOptions>,
+  vfkitEntry as unknown as PlatformEntry<BootOptions>,
+];
 
 /** Targets users may name that this build cannot run yet, with the reason a suite reports. */
 const NOT_IN_THIS_BUILD: Record<string, string> = {
   gcp: 'the gcp platform is not part of this lkrun build yet',
   vcenter: 'the vcenter platform is not part of this lkrun build yet',
-  hyperkit: 'the hyperkit platform is not part of this lkrun build yet',
-  vfkit: 'the vfkit platform is not part of this lkrun build yet',
 };
 
 const byName = new Map(ENTRIES.map((e) => [e.name, e]));

@@ -13,11 +13,13 @@ import type { Networking } from '../../src/core/specs.js';
 import type { BootOptions, Capabilities, Machine, Plan, Platform } from '../platform.js';
 import { findInPath } from '../../src/core/find-in-path.js';
 import { QEMU_CAPABILITIES } from './capabilities.js';
-import { chooseAccel, type AccelChoice, type AccelDecision } from './accel.js';
+import { chooseAccel, type Accel, type AccelChoice, type AccelDecision } from './accel.js';
 import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './argv.js';
 import { findFirmware, firmwareFromFlag } from './firmware.js';
 import { launchCommand, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
+import { superviseQemu, type BootKind } from './supervisor.js';
+import { checkDisks, checkFirmwareFile, checkHostPorts, checkQemuBinary } from './inputs.js';
 
 export interface QemuOptions extends BootOptions {
   accel: AccelChoice;
@@ -65,6 +67,11 @@ export class QemuPlatform implements Platform<QemuOptions> {
   async prepare(image: Image, options: QemuOptions, run: RunContext): Promise<PreparedQemu> {
     validateOptions(options);
     const arch = options.arch;
+    // Every check of the user's input comes before anything starts (the KVM probe included).
+    if (options.qemu) await checkQemuBinary(options.qemu, arch);
+    if (options.fw) checkFirmwareFile(options.fw);
+    checkDisks(options.disks);
+    if (options.networking.mode === 'user') await checkHostPorts(options.publish);
     const binary = findQemu(arch, options.qemu);
     const qemuImg = findInPath('qemu-img') ?? 'qemu-img';
     const accel = await chooseAccel(options.accel, {
@@ -123,32 +130,64 @@ export class QemuPlatform implements Platform<QemuOptions> {
   async boot(image: Image, options: QemuOptions, run: RunContext): Promise<Machine> {
     const prepared = await this.prepare(image, options, run);
     for (const action of prepared.setup) await performAction(action);
-    const qemu = startQemu(prepared.binary, prepared.args, { cwd: run.stateDir });
-    if (qemu.pid > 0) run.ledger.addProcess(qemu.pid, `${prepared.binary} (${run.id})`);
-    run.defer('stop qemu', async () => {
-      await qemu.stop();
-      run.ledger.drop(`pid:${qemu.pid}`);
+    const argsFor = (accel: Accel) => (accel === prepared.accel.accel ? prepared.args : buildQemuArgs({ ...prepared.config, accel }));
+    const qemu = superviseQemu({
+      decision: prepared.accel,
+      bootKind: bootKind(prepared.config),
+      start: (accel) => {
+        const started = startQemu(prepared.binary, argsFor(accel), { cwd: run.stateDir });
+        if (started.pid > 0) run.ledger.addProcess(started.pid, `${prepared.binary} (${run.id})`);
+        return started;
+      },
+      stop: async (stopped) => {
+        await stopped.stop();
+        run.ledger.drop(`pid:${stopped.pid}`);
+      },
+      log: (line) => (options.log ?? run.log.bind(run))(line),
     });
+    run.defer('stop qemu', () => qemu.stop());
     const exited = qemu.exited.then((exit) => {
       if (exit.reason === 'crashed' && exit.code === 1 && /ENOENT|not found/.test(exit.detail ?? '')) {
         throw new PlatformUnavailableError(`cannot start ${prepared.binary}: ${exit.detail}`);
       }
       return exit;
     });
-    const control = prepared.config.controlSocket ? controlChannel(prepared.config.controlSocket, exited, run) : undefined;
+    const control = prepared.config.controlSocket ? controlChannel(prepared.config.controlSocket, exited, qemu.settled, run) : undefined;
+    // Getters, so that reports read after a restart under TCG say what really ran.
+    const info = {
+      get accel() {
+        return qemu.accel();
+      },
+      get accelReason() {
+        const failed = qemu.fallbackReason();
+        return failed ? `${prepared.accel.accel} failed this run: ${failed}` : prepared.accel.reason;
+      },
+      get pid() {
+        return qemu.current().pid;
+      },
+    };
     return {
-      console: qemu.stdout,
+      console: qemu.console,
       writeConsole: (data) => {
-        if (!qemu.stdin.destroyed) qemu.stdin.write(data);
+        const stdin = qemu.current().stdin;
+        if (!stdin.destroyed) stdin.write(data);
       },
       control,
       exited,
       endpoints: options.networking.mode === 'user' ? options.publish.map((p) => ({ ...p, host: p.hostAddress ?? '127.0.0.1' })) : [],
-      pid: qemu.pid,
-      info: { accel: prepared.accel.accel, accelReason: prepared.accel.reason, pid: qemu.pid },
+      get pid() {
+        return qemu.current().pid;
+      },
+      info,
       teardown: () => qemu.stop(),
     };
   }
+}
+
+/** Which silence bound applies: see SILENCE_BOUND_MS. */
+function bootKind(config: QemuConfig): BootKind {
+  if (config.boot.kind === 'kernel') return 'kernel';
+  return config.uefi ? 'uefi' : 'bios';
 }
 
 function validateOptions(o: QemuOptions): void {
@@ -160,7 +199,6 @@ function validateOptions(o: QemuOptions): void {
       `--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`,
     );
   }
-  if (o.fw && !existsSync(o.fw)) throw new BadInputError(`--fw ${o.fw}: no such file`);
 }
 
 function bootFor(image: Image, options: QemuOptions, state: string, setup: SetupAction[]): { boot: QemuBoot; uefiWanted: boolean } {
@@ -221,10 +259,7 @@ function firmwareFor(arch: Arch, flag: string | undefined, state: string, setup:
 }
 
 function findQemu(arch: Arch, flag: string | undefined): string {
-  if (flag) {
-    if (!existsSync(flag)) throw new BadInputError(`--qemu ${flag}: no such file`);
-    return flag;
-  }
+  if (flag) return flag; // checked by checkQemuBinary
   const name = `qemu-system-${arch}`;
   const found = findInPath(name);
   if (!found) {
@@ -279,19 +314,23 @@ function controlSocketPath(state: string, runId: string): string {
 
 /**
  * The control console, connected on first use: QEMU serves one client per
- * socket, so a run that never execs leaves it free (for a debugging `socat`).
+ * socket, so a run that never execs leaves it free (for a debugging `socat`),
+ * and only once the accelerator is settled (a QEMU restarted under TCG
+ * serves a new socket at the same path).
  */
-function controlChannel(path: string, exited: Promise<unknown>, run: RunContext): NonNullable<Machine['control']> {
+function controlChannel(path: string, exited: Promise<unknown>, settled: Promise<void>, run: RunContext): NonNullable<Machine['control']> {
   const output = new PassThrough();
   const pending: (string | Buffer)[] = [];
   let socket: Socket | undefined;
   let connecting = false;
   let gone = false;
-  void exited.finally(() => {
+  const onGone = () => {
     gone = true;
     socket?.destroy();
     output.end();
-  });
+  };
+  // A rejected exit (explicit KVM failing) is reported by the run, not here.
+  void exited.then(onGone, onGone);
   // QEMU creates the socket a moment after it starts: retry for up to 10 s.
   const attempt = (tries: number) => {
     if (gone) return;
@@ -316,7 +355,8 @@ function controlChannel(path: string, exited: Promise<unknown>, run: RunContext)
       pending.push(data);
       if (!connecting) {
         connecting = true;
-        attempt(200);
+        // Only the QEMU that will run serves the socket: wait until an attempt on probation is judged.
+        void settled.then(() => attempt(200));
       }
     },
   };

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import type { LaunchedMachine } from '../launch.js';
 import { ExpectationFailedError, TimeoutError } from '../core/errors.js';
 import type { Step } from './suite.js';
+import { lastLine } from '../core/text.js';
 
 /** Timeouts for steps that name none (the job's own timeout still bounds them). */
 export const DEFAULT_STEP_TIMEOUT_MS: Record<Step['kind'], number> = {
@@ -28,7 +29,7 @@ export async function runStep(machine: LaunchedMachine, step: Step, signal: Abor
     }
     case 'exec': {
       const result = await machine.exec(step.command, { timeoutMs });
-      const last = result.output.trim().split('\n').pop() ?? '';
+      const last = lastLine(result.output, 200);
       if (result.exitCode !== step.exitCode) {
         throw new ExpectationFailedError(`exited ${result.exitCode}, expected ${step.exitCode}${last ? `: ${last}` : ''}`);
       }
@@ -37,11 +38,11 @@ export async function runStep(machine: LaunchedMachine, step: Step, signal: Abor
           `output does not match /${step.expectOutput.source}/: ${JSON.stringify(result.output.slice(0, 200))}`,
         );
       }
-      return `exit ${result.exitCode}${last ? `: ${last.slice(0, 120)}` : ''}`;
+      return `exit ${result.exitCode}${last ? `: ${lastLine(last)}` : ''}`;
     }
     case 'wait-until': {
       const output = await machine.waitUntilSucceeds(step.command, { timeoutMs, intervalMs: step.intervalMs });
-      return output.trim().split('\n').pop()?.slice(0, 120);
+      return lastLine(output) || undefined;
     }
     case 'tcp': {
       const { connectMs } = await machine.probe.tcp(step.port, { timeoutMs });
@@ -91,9 +92,9 @@ async function runHostCommand(
     cancelSignal: signal,
     stdin: 'ignore',
   });
-  const last = (result.all ?? '').trim().split('\n').pop() ?? '';
+  const last = lastLine(result.all, 200);
   if (result.timedOut) throw new TimeoutError(`host command did not finish within ${timeoutMs / 1000}s`);
   if (result.exitCode !== 0)
     throw new ExpectationFailedError(`host command exited ${result.exitCode ?? result.signal}${last ? `: ${last}` : ''}`);
-  return last.slice(0, 120) || undefined;
+  return lastLine(last) || undefined;
 }
