@@ -3,7 +3,8 @@ import './helpers/isolate.js';
 // before QEMU exists, while qemu-img creates a disk, while a GCP tarball is
 // unpacked, a second signal during teardown, two VMs of one image at once,
 // QEMU crashing at start (exit 6), no QEMU at all (exit 7), and `lkrun gc`
-// telling a live leftover process from a process that reuses its pid. Starts
+// no UEFI firmware (exit 7), and `lkrun gc` telling a live leftover process
+// from a process that reuses its pid. Starts
 // are recorded by stand-ins on PATH, so "nothing started" and "that QEMU is
 // gone" are checked on the real pids.
 import test, { type ExecutionContext } from 'ava';
@@ -11,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { image, LKRUN, lkrun, NTPD_UP, pidAlive, tempDir, waitFor, withImages } from './helpers/lkrun.js';
+import { findInPath } from '../src/core/find-in-path.js';
 import { QEMU_TOOLS, type Recorder, recordStarts } from './helpers/record-starts.js';
 
 const x86 = image('x86_64', 'ntpd');
@@ -147,6 +149,55 @@ vm('[vm] no qemu-system-* on PATH: exit 7 naming what to install, before anythin
   t.regex(r.stderr, /install qemu-system-x86/);
   t.deepEqual(run.left(), { ledgers: [], stateDirs: [] });
 });
+
+// Firmware cannot be hidden through PATH: a private mount namespace (root
+// only) lays empty directories over every place lkrun looks for it.
+const FIRMWARE_PLACES = [
+  '/usr/share/OVMF',
+  '/usr/share/AAVMF',
+  '/usr/share/ovmf',
+  '/usr/share/edk2',
+  '/usr/share/qemu',
+  '/usr/local/share/qemu',
+  '/opt/homebrew/share/qemu',
+  '/etc/qemu',
+];
+const canHideFirmware = process.platform === 'linux' && process.getuid?.() === 0 && !!findInPath('unshare') && !!findInPath('mount');
+const efiIso = image('x86_64', 'ntpd-efi.iso');
+(canHideFirmware ? withImages(efiIso) : test.skip)(
+  `no UEFI firmware installed: exit 7 naming the package to install, nothing started${canHideFirmware ? '' : ' — skipped: needs root and unshare(1) to hide the firmware'}`,
+  async (t) => {
+    const recorder = recorderFor(t);
+    const run = isolatedRun(t, recorder);
+    const empty = tempDir('lkrun-nofw-');
+    t.teardown(() => rmSync(empty, { recursive: true, force: true }));
+    const hide = FIRMWARE_PLACES.filter((d) => existsSync(d));
+    const { execa } = await import('execa');
+    const r = await execa(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-ec',
+        'empty=$1; shift; for d in "$@"; do mount --bind "$empty" "$d"; done; exec "$LKRUN_NODE" "$LKRUN_BIN" qemu "$LKRUN_IMAGE" --timeout 30',
+        'sh',
+        empty,
+        ...hide,
+      ],
+      {
+        reject: false,
+        env: { ...run.env, LKRUN_ACCEL: 'tcg', LKRUN_NODE: process.execPath, LKRUN_BIN: LKRUN, LKRUN_IMAGE: efiIso },
+      },
+    );
+    t.is(r.exitCode, 7, `${r.stdout}\n${r.stderr}`);
+    t.regex(r.stderr, /^lkrun: no UEFI firmware for x86_64 found/);
+    t.regex(r.stderr, /install ovmf/);
+    t.deepEqual(recorder.starts(), [], 'nothing was started');
+    t.deepEqual(run.left(), { ledgers: [], stateDirs: [] });
+  },
+);
 
 // ---- lkrun gc: a pid is only the process it recorded if the start time matches too ----
 
