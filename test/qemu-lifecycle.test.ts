@@ -2,11 +2,10 @@ import './helpers/isolate.js';
 // Every moment a run can be stopped, and what must be true after: Ctrl-C
 // before QEMU exists, while qemu-img creates a disk, while a GCP tarball is
 // unpacked, a second signal during teardown, two VMs of one image at once,
-// QEMU crashing at start (exit 6), no QEMU at all (exit 7), and `lkrun gc`
-// no UEFI firmware (exit 7), and `lkrun gc` telling a live leftover process
-// from a process that reuses its pid. Starts
-// are recorded by stand-ins on PATH, so "nothing started" and "that QEMU is
-// gone" are checked on the real pids.
+// QEMU crashing at start (exit 6), no QEMU or no UEFI firmware (exit 7), and
+// `lkrun gc` telling a live leftover process from a process that reuses its
+// pid. Starts are recorded by stand-ins on PATH, so "nothing started" and
+// "that QEMU is gone" are checked on the real pids.
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
