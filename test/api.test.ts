@@ -2,7 +2,7 @@
 import './helpers/isolate.js';
 import test from 'ava';
 import { ExecError, GuestPanicError, launch, TimeoutError } from '../src/index.js';
-import { image, pidAlive, withImages } from './helpers/lkrun.js';
+import { image, ledgerQemuPid, ledgers, pidAlive, withImages } from './helpers/lkrun.js';
 
 const x86 = image('x86_64', 'ntpd');
 const vm = withImages(x86);
@@ -12,6 +12,7 @@ vm('[vm] launch: console, exec, succeed, waitUntilSucceeds, ntp probe, poweroff 
   {
     await using machine = await launch({ image: x86, accel: 'tcg', publish: ['123/udp'] });
     pid = machine.info.pid as number;
+    t.is(ledgerQemuPid(process.pid), pid, 'the pid lkrun reports is the QEMU its ledger recorded');
     t.true(pidAlive(pid));
     t.is(machine.info.accel, 'tcg');
     const match = await machine.console.waitFor(/service ntpd running \(pid (\d+)\)/, { timeoutMs: 150_000 });
@@ -41,6 +42,11 @@ vm('[vm] launch: console, exec, succeed, waitUntilSucceeds, ntp probe, poweroff 
     t.is(exit?.reason, 'poweroff');
   }
   t.false(pidAlive(pid!), 'leaving the block tore the machine down');
+  t.deepEqual(
+    ledgers().filter((l) => l.owner.pid === process.pid),
+    [],
+    'and its ledger is gone',
+  );
 });
 
 const panicking = image('x86_64', 'ntpd-panic');
