@@ -80,9 +80,16 @@ export class ConsoleMonitor {
     const lines = this.transcript.push(chunk);
     // Keep `text` equal to the transcript's text without rebuilding it.
     this.text = this.text.slice(0, this.text.length - before.length);
-    for (const line of lines) this.text += line.text + '\n';
+    for (const line of lines) {
+      this.options.log?.write(formatTimedLine(line) + '\n');
+      const failure = this.failed ? undefined : this.failureIn(line);
+      // Console order decides: an expectation met by an earlier line of this
+      // chunk resolves before the failing line fails the run.
+      if (failure) this.checkWaiters();
+      this.text += line.text + '\n';
+      if (failure) this.fail(failure);
+    }
     this.text += this.transcript.pending;
-    for (const line of lines) this.onLine(line);
     this.armStallTimer();
     this.checkWaiters();
   }
@@ -169,16 +176,18 @@ export class ConsoleMonitor {
 
   private onLine(line: TimedLine): void {
     this.options.log?.write(formatTimedLine(line) + '\n');
-    if (this.failed) return;
+    const failure = this.failed ? undefined : this.failureIn(line);
+    if (failure) this.fail(failure);
+  }
+
+  private failureIn(line: TimedLine): LkrunError | undefined {
     for (const { pattern, kind } of this.failOn) {
       if (!pattern.test(line.text)) continue;
-      this.fail(
-        kind === 'panic'
-          ? new GuestPanicError(`guest panicked: ${line.text.trim()}`)
-          : new ExpectationFailedError(`console matched --fail-on /${pattern.source}/: ${line.text.trim()}`),
-      );
-      return;
+      return kind === 'panic'
+        ? new GuestPanicError(`guest panicked: ${line.text.trim()}`)
+        : new ExpectationFailedError(`console matched --fail-on /${pattern.source}/: ${line.text.trim()}`);
     }
+    return undefined;
   }
 
   private armStallTimer(): void {
