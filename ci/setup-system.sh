@@ -21,6 +21,8 @@ PACKAGES=(
 	xz-utils         # compressed kernel modules, if a kernel has them
 	zstd
 	chromium         # tests render the HTML report headless
+	golang-go                        # builds test/vcsim (vCenter simulator for tests)
+	golang-github-vmware-govmomi-dev # govmomi source: vcsim and the vim25 schema order
 )
 
 die() {

@@ -43,6 +43,8 @@ export interface LaunchOptions {
   stallTimeoutMs?: number;
   /** Timestamped console transcript file. */
   log?: string;
+  /** One-line notices from lkrun and the platform (an accelerator fallback, a snapshot saved). */
+  onNotice?: (line: string) => void;
   /** Raw console bytes are copied here (e.g. process.stdout). */
   echo?: Writable;
   stateDir?: string;
@@ -206,7 +208,12 @@ export class LaunchedMachine {
 
 export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
   const entry = platformEntry(options.platform ?? 'qemu');
-  const run = new Run({ label: options.image.split('/').pop() ?? 'image', stateDir: options.stateDir, keepState: options.keepState });
+  const run = new Run({
+    label: options.image.split('/').pop() ?? 'image',
+    stateDir: options.stateDir,
+    keepState: options.keepState,
+    log: options.onNotice,
+  });
   const onAbort = () => run.interrupt(options.signal?.reason ?? new Error('aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   run.defer('forget abort signal', () => options.signal?.removeEventListener('abort', onAbort));
@@ -225,6 +232,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       accel: options.accel,
       uefi: options.uefi,
       extra: options.platformOptions,
+      log: options.onNotice,
     };
     const platform = await entry.create();
     const failOn: FailPattern[] = [

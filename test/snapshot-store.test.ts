@@ -177,3 +177,21 @@ test('the tap passes everything through untouched when the pattern never shows',
   await new Promise((r) => tap.on('end', r));
   t.is(Buffer.concat(chunks).toString(), 'a\nb\nc');
 });
+
+test('the tap also holds a matching line that has not ended yet (the console engine matches those after a moment)', async (t) => {
+  let saves = 0;
+  const tap = new SnapshotTap(/ready/, async () => {
+    saves++;
+    await new Promise((r) => setTimeout(r, 50));
+  });
+  const out: string[] = [];
+  tap.on('data', (c: Buffer) => out.push(c.toString()));
+  tap.write('service ready');
+  await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(out, [], 'held while the save runs');
+  await new Promise((r) => setTimeout(r, 80));
+  t.deepEqual(out, ['service ready']);
+  tap.write(' still\nready again\n');
+  await new Promise((r) => setTimeout(r, 10));
+  t.is(saves, 1, 'only the first match is a snapshot point');
+});

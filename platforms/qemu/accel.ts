@@ -154,7 +154,7 @@ export class VerdictCache {
   }
 }
 
-async function qemuVersion(binary: string): Promise<string> {
+export async function qemuVersion(binary: string): Promise<string> {
   try {
     const { stdout } = await execa(binary, ['--version'], { timeout: 5000 });
     return stdout.split('\n')[0] ?? 'unknown';

@@ -6,7 +6,8 @@
 // snapshot point, and the QMP save/restore sequences.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { cleanConsoleText } from '../../src/console/transcript.js';
 import { findInPath } from '../../src/core/find-in-path.js';
@@ -51,19 +52,57 @@ export function normalizeArgs(args: string[], stateDir: string): string[] {
   return out;
 }
 
-const contentHashes = new Map<string, string>();
+/**
+ * Content hashes remembered by path, size, inode and modification time, in
+ * memory and in a small file beside the snapshots: a restore must not spend
+ * a tenth of a second re-reading a 30 MB initrd it has hashed before.
+ */
+export class HashMemo {
+  private entries?: Record<string, string>;
+  private dirty = false;
 
-/** sha256 of a file's content, remembered per path, size, inode and mtime within this process. */
-export async function contentHash(path: string): Promise<string> {
-  const st = await stat(path);
-  const id = `${path}\0${st.size}\0${st.ino}\0${st.mtimeMs}`;
-  const known = contentHashes.get(id);
-  if (known) return known;
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  const digest = hash.digest('hex');
-  contentHashes.set(id, digest);
-  return digest;
+  constructor(private readonly file?: string) {}
+
+  async contentHash(path: string): Promise<string> {
+    const st = await stat(path);
+    const id = `${path}\0${st.size}\0${st.ino}\0${st.mtimeMs}`;
+    const entries = await this.load();
+    const known = entries[id];
+    if (known) return known;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    const digest = hash.digest('hex');
+    entries[id] = digest;
+    this.dirty = true;
+    return digest;
+  }
+
+  /** Writes new entries (write then rename; a lost race only costs a re-hash later). */
+  async save(): Promise<void> {
+    if (!this.file || !this.dirty || !this.entries) return;
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await mkdir(dirname(this.file), { recursive: true });
+    await writeFile(tmp, JSON.stringify(this.entries));
+    await rename(tmp, this.file);
+    this.dirty = false;
+  }
+
+  private async load(): Promise<Record<string, string>> {
+    if (this.entries) return this.entries;
+    try {
+      this.entries = this.file ? (JSON.parse(await readFile(this.file, 'utf8')) as Record<string, string>) : {};
+    } catch {
+      this.entries = {};
+    }
+    return this.entries;
+  }
+}
+
+const processMemo = new HashMemo();
+
+/** sha256 of a file's content, remembered within this process. */
+export function contentHash(path: string): Promise<string> {
+  return processMemo.contentHash(path);
 }
 
 /** zstd when the host has it (a 512 MiB guest's state shrinks from ~120 MB to ~45 MB at the same speed), else raw. */
@@ -135,7 +174,8 @@ export class SnapshotTap extends Transform {
     const text = this.line + cleanConsoleText(chunk.toString('utf8'));
     const lines = text.split('\n');
     this.line = lines.pop() ?? '';
-    if (!lines.some((l) => this.pattern.test(l))) {
+    // The unfinished last line counts too: the console engine matches a line still arriving after a moment.
+    if (![...lines, this.line].some((l) => this.pattern.test(l))) {
       callback(null, chunk);
       return;
     }

@@ -56,6 +56,8 @@ export async function startMachine<O extends BootOptions>(
   // teardown (idempotent) comes first, so a platform that keeps state in the
   // Machine object is stopped before its resources are deleted.
   run.defer(`tear down ${platform.name} machine`, () => machine.teardown());
+  // A restored guest's console up to its snapshot point comes first, so expectations before that point still match in order.
+  if (machine.replayedConsole) monitor.replay(machine.replayedConsole);
   monitor.attach(machine.console);
   const ended = machine.exited.then(async (exit) => {
     await Promise.race([monitor.ended, delay(1000)]);
