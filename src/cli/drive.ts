@@ -59,7 +59,8 @@ export async function drive(d: DriveOptions): Promise<number> {
   interrupted.addEventListener('abort', onInterrupt, { once: true });
   let code: number = ExitCode.ok;
   let result: SessionResult | undefined;
-  const describe = () => ({ arch: image?.arch, ...result?.info });
+  // The arch the run uses: a BIOS disk does not tell its own.
+  const describe = () => ({ arch: options.arch, ...result?.info });
   try {
     await collectGarbage(undefined, { localOnly: true }).catch(() => []);
     await run.prepare();
