@@ -6,7 +6,8 @@ import { XMLParser } from 'fast-xml-parser';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
-import { image, lkrun, pidAlive, ROOT, TEST_ENV, tempDir, waitFor, withImages } from './helpers/lkrun.js';
+import { image, lkrun, pidAlive, ROOT, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 import { recordStarts } from './helpers/record-starts.js';
 import { CHROMIUM, inspectPage } from './helpers/browser.js';
 
