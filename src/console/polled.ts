@@ -44,7 +44,7 @@ export class PolledConsole {
   private offset = 0;
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<void>;
-  private ended = false;
+  private ended: boolean = false;
   private delayMs: number;
   private readonly stop = new AbortController();
   private readonly signal: AbortSignal;
