@@ -5,12 +5,15 @@ import type { Reaper } from '../src/core/ledger.js';
 import type { Arch } from '../src/image/types.js';
 import type { BootOptions, PlatformEntry } from './platform.js';
 import { qemuEntry } from './qemu/entry.js';
+import { gcpEntry } from './gcp/entry.js';
 
-const ENTRIES: readonly PlatformEntry<BootOptions>[] = [qemuEntry as unknown as PlatformEntry<BootOptions>];
+const ENTRIES: readonly PlatformEntry<BootOptions>[] = [
+  qemuEntry as unknown as PlatformEntry<BootOptions>,
+  gcpEntry as unknown as PlatformEntry<BootOptions>,
+];
 
 /** Targets users may name that this build cannot run yet, with the reason a suite reports. */
 const NOT_IN_THIS_BUILD: Record<string, string> = {
-  gcp: 'the gcp platform is not part of this lkrun build yet',
   vcenter: 'the vcenter platform is not part of this lkrun build yet',
   hyperkit: 'the hyperkit platform is not part of this lkrun build yet',
   vfkit: 'the vfkit platform is not part of this lkrun build yet',

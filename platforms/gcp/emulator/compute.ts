@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { PortMapping, Protocol } from '../../platform.js';
 import { resolveImage } from '../../../src/image/resolve.js';
 import { alreadyExists, ApiError, checkName, invalid, notFound, sendJson } from './api-error.js';
-import { archiveProblem } from './archive.js';
+import { archiveProblem } from '../archive.js';
 import type { Faults } from './faults.js';
 import { bootGuest, deadGuest, type Guest } from './guests.js';
 import { Operations } from './operations.js';

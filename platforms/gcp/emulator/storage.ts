@@ -211,7 +211,8 @@ export class StorageApi {
         return true;
       }
     }
-    const total = range?.total;
+    // "bytes N-*/*" streams the rest in one request: its end is the end of the object.
+    const total = range?.open && range.total === undefined ? session.received : range?.total;
     if (total !== undefined && session.received >= total) {
       this.sessions.delete(id);
       const body = await readFile(session.file);
@@ -311,12 +312,12 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   throw new ApiError(400, 'parseError', 'Parse Error');
 }
 
-/** "bytes 0-262143/*", "bytes 262144-307199/307200", "bytes * /307200" (query and finish). */
-function parseContentRange(header: string | undefined): { first?: number; total?: number } | undefined {
+// Content-Range forms: "bytes 0-262143/*", "bytes 262144-307199/307200", "bytes 0-*/*" (all the rest), "bytes */307200" (a status query).
+function parseContentRange(header: string | undefined): { first?: number; open: boolean; total?: number } | undefined {
   if (!header) return undefined;
-  const m = /^bytes (?:(\d+)-(\d+)|\*)\/(\d+|\*)$/.exec(header.trim());
+  const m = /^bytes (?:(\d+)-(\d+|\*)|\*)\/(\d+|\*)$/.exec(header.trim());
   if (!m) throw invalid(`Invalid Content-Range: ${header}`);
-  return { first: m[1] === undefined ? undefined : Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
+  return { first: m[1] === undefined ? undefined : Number(m[1]), open: m[2] === '*', total: m[3] === '*' ? undefined : Number(m[3]) };
 }
 
 function splitMultipart(body: Buffer, boundary: string): { headers: Record<string, string>; body: Buffer }[] {

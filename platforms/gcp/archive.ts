@@ -4,7 +4,7 @@
 // (streaming, nothing extracted), so a second member at the end is found too.
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import { parseTarHeader } from '../../../src/image/gcp.js';
+import { parseTarHeader } from '../../src/image/gcp.js';
 
 const BLOCK = 512;
 

@@ -1,0 +1,27 @@
+// GCP's registry entry: cheap to import. The Google client libraries load
+// only inside create(), the reaper and the sweep.
+import type { Arch } from '../../src/image/types.js';
+import type { CommonLaunchOptions, PlatformEntry } from '../platform.js';
+import { GCP_CAPABILITIES } from './capabilities.js';
+import { gcpOptions, type GcpOptions } from './options.js';
+
+export const gcpEntry: PlatformEntry<GcpOptions> = {
+  name: 'gcp',
+  summary: 'Google Compute Engine: uploads the image, boots an instance, streams its serial port, deletes everything after',
+  capabilities: GCP_CAPABILITIES,
+  async unavailable(_arch: Arch, common?: Partial<CommonLaunchOptions>) {
+    const extra = common?.extra ?? {};
+    if (!extra.project && !process.env.CLOUDSDK_CORE_PROJECT)
+      return 'no GCP project: set CLOUDSDK_CORE_PROJECT or the target’s options.project';
+    return undefined;
+  },
+  options: (c: CommonLaunchOptions) => gcpOptions(c),
+  async create() {
+    const { GcpPlatform } = await import('./index.js');
+    return new GcpPlatform();
+  },
+  async reap(resource, ctx) {
+    const { reapGcp } = await import('./reap.js');
+    return reapGcp(resource, ctx);
+  },
+};
