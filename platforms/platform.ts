@@ -135,4 +135,22 @@ export interface PlatformEntry<O extends BootOptions = BootOptions> {
   reap?: Reaper;
   /** Lines for `lkrun doctor`. */
   doctor?(): Promise<DoctorCheck[]>;
+  /** `lkrun gc PLATFORM`: deletes resources labelled as lkrun's whose run is not alive here, ledger or not. */
+  sweep?(request: SweepRequest): Promise<SweepResult[]>;
+}
+
+export interface SweepRequest {
+  /** The platform's own flags (project, zone…), undefined when not given. */
+  options: Record<string, string | undefined>;
+  olderThanMs: number;
+  /** Run ids alive on this machine: never touched. */
+  liveRuns: Set<string>;
+  dryRun?: boolean;
+}
+
+export interface SweepResult {
+  /** "gcp instance NAME". */
+  resource: string;
+  run: string;
+  error?: string;
 }

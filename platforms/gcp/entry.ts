@@ -1,5 +1,6 @@
 // GCP's registry entry: cheap to import. The Google client libraries load
 // only inside create(), the reaper and the sweep.
+import { BadInputError } from '../../src/core/errors.js';
 import type { Arch } from '../../src/image/types.js';
 import type { CommonLaunchOptions, PlatformEntry } from '../platform.js';
 import { GCP_CAPABILITIES } from './capabilities.js';
@@ -19,6 +20,23 @@ export const gcpEntry: PlatformEntry<GcpOptions> = {
   async create() {
     const { GcpPlatform } = await import('./index.js');
     return new GcpPlatform();
+  },
+  async sweep(request) {
+    const o = request.options;
+    const project = o.project ?? process.env.CLOUDSDK_CORE_PROJECT;
+    if (!project) throw new BadInputError('gc gcp: no project given: pass --project PROJECT or set CLOUDSDK_CORE_PROJECT');
+    const { sweepGcp } = await import('./sweep.js');
+    return sweepGcp({
+      project,
+      zone: o.zone ?? process.env.CLOUDSDK_COMPUTE_ZONE ?? 'us-central1-a',
+      bucket: o.bucket ?? (process.env.CLOUDSDK_IMAGE_BUCKET || undefined),
+      endpoint: o.endpoint ?? (process.env.LKRUN_GCE_ENDPOINT || undefined),
+      keys: o.keys ?? (process.env.GOOGLE_APPLICATION_CREDENTIALS || undefined),
+      olderThanMs: request.olderThanMs,
+      liveRuns: request.liveRuns,
+      dryRun: request.dryRun,
+      signal: AbortSignal.timeout(10 * 60_000),
+    });
   },
   async reap(resource, ctx) {
     const { reapGcp } = await import('./reap.js');
