@@ -1,0 +1,110 @@
+// lkrun gcp against the emulator whose instances really boot under QEMU (TCG):
+// the whole flow with the bundled ntpd disk, then nothing left behind.
+import test from 'ava';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { queryNtp } from '../src/probes/ntp.js';
+import { built, NTPD_UP, tempDir, waitFor } from './helpers/lkrun.js';
+import { NOTHING, NTPD_TARBALL, runGcp, startEmulator } from './helpers/gcp.js';
+
+// Skipped (visibly) when the test images are not built: `npm run images`.
+const vm = built(NTPD_TARBALL) ? test.serial : test.skip;
+
+// Not a real key: its body must still never be printed.
+const FAKE_PRIVATE = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDtestonlykeymaterial';
+function fakeKeyFile(dir: string): string {
+  const path = join(dir, 'key.json');
+  writeFileSync(
+    path,
+    JSON.stringify({
+      type: 'service_account',
+      client_email: 'ci@p.iam.gserviceaccount.com',
+      private_key_id: 'abcdef0123456789secretkeyid',
+      private_key: `-----BEGIN PRIVATE KEY-----\n${FAKE_PRIVATE}\n-----END PRIVATE KEY-----\n`,
+    }),
+  );
+  return path;
+}
+
+vm('[vm] uploads, boots the ntpd disk, matches the console, reaches ntpd at the external IP, deletes everything', async (t) => {
+  const emulator = await startEmulator();
+  t.teardown(() => emulator.stop());
+  const dir = tempDir();
+  const logFile = join(dir, 'console.log');
+  // Flags before and after IMAGE.
+  const run = runGcp(emulator, [
+    '--project',
+    'p',
+    '--bucket',
+    'bkt',
+    '--keys',
+    fakeKeyFile(dir),
+    NTPD_TARBALL,
+    '--zone',
+    'europe-west1-b',
+    '-p',
+    '123/udp',
+    '--expect',
+    'service ntpd running',
+    '--timeout',
+    '4m',
+    '--log',
+    logFile,
+    '--json',
+  ]);
+  // While the guest runs, ntpd answers at the instance's external IP and guest port.
+  let ntp: Awaited<ReturnType<typeof queryNtp>> | undefined;
+  for (let i = 0; i < 600 && !ntp; i++) {
+    const instance = (await emulator.resources()).instances[0];
+    if (instance?.status === 'RUNNING') ntp = await queryNtp(instance.natIP, 123, { timeoutMs: 1000 }).catch(() => undefined);
+    else await new Promise((r) => setTimeout(r, 500));
+  }
+  t.truthy(ntp, 'ntpd answered at natIP:123');
+  // The ntpd guest never powers off: Ctrl-C ends the run, and teardown still deletes everything.
+  const { instances, firewalls } = await emulator.resources();
+  const instance = instances[0];
+  t.regex(String(instance?.labels?.['lkrun-run']), /^lkrun-/);
+  t.is(firewalls.length, 1, 'one firewall rule for the published port');
+  // The polled transcript catches up with the guest within a few polls.
+  await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes(NTPD_UP), 30_000).catch(() => undefined);
+  run.kill('SIGINT');
+  const r = await run;
+  t.is(r.exitCode, 130, r.all);
+  const json = JSON.parse(r.stdout) as { status: string; session?: { expectations: { matched: boolean }[] } };
+  t.is(json.status, 'failed');
+  t.deepEqual(await emulator.leftovers(), NOTHING);
+  const transcript = readFileSync(logFile, 'utf8');
+  t.regex(transcript, new RegExp(NTPD_UP));
+  for (const text of [r.all ?? '', transcript]) {
+    t.false(text.includes(FAKE_PRIVATE), 'private key body never printed');
+    t.false(text.includes('secretkeyid'), 'private key id never printed');
+  }
+});
+
+vm('[vm] --until-expect passes and leaves no instance, image, object or firewall rule', async (t) => {
+  const emulator = await startEmulator();
+  t.teardown(() => emulator.stop());
+  const r = await runGcp(emulator, [
+    NTPD_TARBALL,
+    '--project',
+    'p',
+    '--bucket',
+    'bkt',
+    '--expect',
+    'service ntpd running',
+    '--until-expect',
+    '--timeout',
+    '4m',
+    '-p',
+    '123/udp',
+  ]);
+  t.is(r.exitCode, 0, r.all);
+  t.regex(r.stderr, /gcp uploaded .* \(crc32c \S+ verified\)/);
+  t.regex(r.stderr, /passed in .*1\/1 expectations matched/);
+  t.deepEqual(await emulator.leftovers(), NOTHING);
+  t.deepEqual((await emulator.resources()).pendingOperations, []);
+  const deletes = (await emulator.requests())
+    .filter((q) => q.method === 'DELETE')
+    .map((q) => q.path.split('?')[0]!.split('/').slice(-2)[0]);
+  t.deepEqual(deletes, ['instances', 'firewalls', 'images', 'o'], 'teardown in reverse: instance, firewall, image, object');
+});
