@@ -86,7 +86,7 @@ test.serial('no credentials without an endpoint: one line, exit 7, before any cl
 
 needsImage('429 on instances.insert is retried; the run goes on and deletes everything', async (t) => {
   await emulator.fault({ fault: 'status', status: 429, match: 'POST /compute/v1/projects/p/zones/', times: 2 }, { fault: 'never-boots' });
-  const r = await runGcp(emulator, [...BASE, '--timeout', '10s']);
+  const r = await runGcp(emulator, [...BASE, '--timeout', '40s']);
   t.is(r.exitCode, 3, r.all);
   t.regex(r.stderr, /instances\.insert: HTTP 429.*retrying/);
   const inserts = (await emulator.requests()).filter((q) => q.method === 'POST' && /\/zones\/[^/]+\/instances$/.test(q.path));
@@ -110,7 +110,7 @@ needsImage('503 on instances.insert is not retried (not idempotent): a clear fai
 
 needsImage('503 on idempotent calls (operation waits) is retried', async (t) => {
   await emulator.fault({ fault: 'status', status: 503, match: '/global/operations/', times: 2 }, { fault: 'never-boots' });
-  const r = await runGcp(emulator, [...BASE, '--timeout', '10s']);
+  const r = await runGcp(emulator, [...BASE, '--timeout', '40s']);
   t.is(r.exitCode, 3, r.all);
   t.regex(r.stderr, /globalOperations\.wait: HTTP 503.*retrying/);
   t.deepEqual(await emulator.leftovers(), NOTHING);
@@ -135,7 +135,7 @@ needsImage('an instance operation that ends in error: exit 6, image and object d
 needsImage('an upload whose connection drops is resumed; the run goes on', async (t) => {
   const before = (await emulator.requests()).length;
   await emulator.fault({ fault: 'drop-upload', afterBytes: 1 << 20 }, { fault: 'never-boots' });
-  const r = await runGcp(emulator, [...BASE, '--timeout', '10s']);
+  const r = await runGcp(emulator, [...BASE, '--timeout', '40s']);
   t.is(r.exitCode, 3, r.all);
   t.regex(r.stderr, /crc32c \S+ verified/);
   const puts = (await emulator.requests()).slice(before).filter((q) => q.method === 'PUT');

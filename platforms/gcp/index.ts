@@ -38,6 +38,8 @@ interface Names {
 export class GcpPlatform implements Platform<GcpOptions> {
   readonly name = 'gcp';
   readonly capabilities: Capabilities = GCP_CAPABILITIES;
+  /** Aborted when teardown begins: a boot still in progress stops creating things and its waits end. */
+  private readonly cancel = new AbortController();
 
   async plan(image: Image, o: GcpOptions, run: RunContext): Promise<Plan> {
     const n = names(o, run.id);
@@ -90,7 +92,7 @@ export class GcpPlatform implements Platform<GcpOptions> {
     run.defer('close gcp clients', () => clients.close());
     const n = names(o, run.id);
     const where = { project: o.project, zone: o.zone };
-    const signal = run.signal;
+    const signal = AbortSignal.any([run.signal, this.cancel.signal]);
     const step = <T>(what: string, fn: () => Promise<T>, idempotent = false) => call(what, fn, { idempotent, signal, log });
 
     // Never reuse an instance: an existing name is an error, not a takeover.
@@ -134,7 +136,7 @@ export class GcpPlatform implements Platform<GcpOptions> {
         const [op] = await step('images.insert', () =>
           clients.images.insert({ project: o.project, imageResource: resource }, NO_GAX_RETRY),
         );
-        await waitOperation(clients, `images.insert ${n.image}`, op, { project: o.project }, signal);
+        await waitOperation(clients, `images.insert ${n.image}`, op, { project: o.project }, signal, log);
       });
       log(`lkrun: gcp image ${n.image} ready`);
     }
@@ -153,7 +155,7 @@ export class GcpPlatform implements Platform<GcpOptions> {
           const [op] = await step('firewalls.insert', () =>
             clients.firewalls.insert({ project: o.project, firewallResource: rule }, NO_GAX_RETRY),
           );
-          await waitOperation(clients, `firewalls.insert ${n.firewall}`, op, { project: o.project }, signal);
+          await waitOperation(clients, `firewalls.insert ${n.firewall}`, op, { project: o.project }, signal, log);
         },
       );
     }
@@ -161,7 +163,7 @@ export class GcpPlatform implements Platform<GcpOptions> {
     const body = instanceResource(o, n.instance, run.id, sourceImage, tag);
     await this.create(run, o, { platform: 'gcp', type: 'instance', name: n.instance, location: where }, clients, async () => {
       const [op] = await step('instances.insert', () => clients.instances.insert({ ...where, instanceResource: body }, NO_GAX_RETRY));
-      await waitOperation(clients, `instances.insert ${n.instance}`, op, where, signal);
+      await waitOperation(clients, `instances.insert ${n.instance}`, op, where, signal, log);
     });
     const [instance] = await step('instances.get', () => clients.instances.get({ ...where, instance: n.instance }, NO_GAX_RETRY), true);
     const natIP = instance.networkInterfaces?.[0]?.accessConfigs?.[0]?.natIP ?? undefined;
@@ -184,15 +186,18 @@ export class GcpPlatform implements Platform<GcpOptions> {
     clients: GcpClients,
     make: () => Promise<void>,
   ): Promise<void> {
-    const id = run.ledger.intend(resource);
+    let id: string | undefined;
     let inFlight: Promise<void> = Promise.resolve();
+    // Registered before the ledger entry: once teardown has begun this throws, and nothing more is created.
     run.defer(
       `delete gcp ${resource.type} ${resource.name}`,
       async (ctx: CleanupContext) => {
+        this.cancel.abort(new Error('teardown started'));
         await abortable(
           inFlight.catch(() => {}),
           ctx.signal,
         );
+        if (id === undefined) return;
         if (o.skipCleanup) {
           run.log(`lkrun: gcp ${resource.type} ${resource.name} kept (--skip-cleanup)`);
           run.ledger.drop(id);
@@ -203,6 +208,8 @@ export class GcpPlatform implements Platform<GcpOptions> {
       },
       { timeoutMs: resource.type === 'instance' ? 180_000 : 90_000 },
     );
+    if (this.cancel.signal.aborted) throw this.cancel.signal.reason;
+    id = run.ledger.intend(resource);
     inFlight = make();
     await inFlight;
     run.ledger.created(id);

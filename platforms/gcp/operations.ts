@@ -21,6 +21,7 @@ export async function waitOperation(
   started: unknown,
   where: { project: string; zone?: string },
   signal: AbortSignal,
+  log?: (line: string) => void,
 ): Promise<void> {
   const first = started as { latestResponse?: Operation } | Operation;
   let op: Operation = ('latestResponse' in first && first.latestResponse ? first.latestResponse : first) as Operation;
@@ -31,14 +32,12 @@ export async function waitOperation(
       ? call(
           'zoneOperations.wait',
           () => clients.zoneOps.wait({ project: where.project, zone: where.zone, operation: name }, NO_GAX_RETRY),
-          {
-            idempotent: true,
-            signal,
-          },
+          { idempotent: true, signal, log },
         )
       : call('globalOperations.wait', () => clients.globalOps.wait({ project: where.project, operation: name }, NO_GAX_RETRY), {
           idempotent: true,
           signal,
+          log,
         });
     [op] = (await abortable(next, signal)) as unknown as [Operation];
   }

@@ -24,7 +24,11 @@ export async function uploadArchive(clients: GcpClients, r: UploadRequest): Prom
   const progress = await progressReporter(size, r.tty, r.log, `gs://${r.bucket}/${r.object}`);
   const writer = target.createWriteStream({
     resumable: true,
+    // Chunks are kept in memory until GCS confirms them, so a dropped connection resumes instead of failing.
+    chunkSize: 8 * 1024 * 1024,
     validation: 'crc32c',
+    // "Only if the object does not exist yet": makes the upload idempotent, which the library requires before it retries.
+    preconditionOpts: { ifGenerationMatch: 0 },
     contentType: 'application/gzip',
     metadata: { metadata: r.metadata },
   });

@@ -21,6 +21,8 @@ export interface StoredObject {
   contentType: string;
   created: string;
   file: string;
+  /** Custom metadata (`metadata.metadata` in the JSON API). */
+  metadata?: Record<string, string>;
 }
 
 export interface Bucket {
@@ -34,6 +36,7 @@ interface UploadSession {
   bucket: string;
   name: string;
   contentType: string;
+  metadata?: Record<string, string>;
   file: string;
   received: number;
 }
@@ -166,22 +169,29 @@ export class StorageApi {
     const body = await readBody(req);
     const parts = splitMultipart(body, boundary);
     if (parts.length !== 2) throw invalid(`Multipart upload needs 2 parts (metadata, media), got ${parts.length}`);
-    const meta = JSON.parse(parts[0]!.body.toString() || '{}') as { name?: string; contentType?: string };
+    const meta = JSON.parse(parts[0]!.body.toString() || '{}') as {
+      name?: string;
+      contentType?: string;
+      metadata?: Record<string, string>;
+    };
     const name = url.searchParams.get('name') ?? meta.name;
     if (!name) throw invalid('Required parameter: name');
     const contentType = parts[1]!.headers['content-type'] ?? meta.contentType ?? 'application/octet-stream';
-    return this.reply(res, 200, this.objectJson(await this.store(bucket, name, contentType, parts[1]!.body)));
+    return this.reply(res, 200, this.objectJson(await this.store(bucket, name, contentType, parts[1]!.body, meta.metadata)));
   }
 
   private async startResumable(req: IncomingMessage, res: ServerResponse, url: URL, bucket: string): Promise<boolean> {
-    const meta = (await readJson(req)) as { name?: string; contentType?: string };
+    const meta = (await readJson(req)) as { name?: string; contentType?: string; metadata?: Record<string, string> };
     const name = url.searchParams.get('name') ?? meta.name;
     if (!name) throw invalid('Required parameter: name');
+    if (url.searchParams.get('ifGenerationMatch') === '0' && this.objects.has(key(bucket, name))) {
+      throw new ApiError(412, 'conditionNotMet', 'At least one of the pre-conditions you specified did not hold.');
+    }
     const id = randomBytes(12).toString('hex');
     const file = join(this.dir, `upload-${id}`);
     await writeFile(file, '');
     const contentType = (req.headers['x-upload-content-type'] as string | undefined) ?? meta.contentType ?? 'application/octet-stream';
-    this.sessions.set(id, { id, bucket, name, contentType, file, received: 0 });
+    this.sessions.set(id, { id, bucket, name, contentType, metadata: meta.metadata, file, received: 0 });
     const location = `${this.baseUrl()}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${id}`;
     res.writeHead(200, { location, 'content-length': 0 }).end();
     return true;
@@ -220,7 +230,7 @@ export class StorageApi {
       return this.reply(
         res,
         200,
-        this.objectJson(await this.store(session.bucket, session.name, session.contentType, body.subarray(0, total))),
+        this.objectJson(await this.store(session.bucket, session.name, session.contentType, body.subarray(0, total), session.metadata)),
       );
     }
     const headers: Record<string, string | number> = { 'content-length': 0 };
@@ -229,7 +239,13 @@ export class StorageApi {
     return true;
   }
 
-  private async store(bucket: string, name: string, contentType: string, body: Buffer): Promise<StoredObject> {
+  private async store(
+    bucket: string,
+    name: string,
+    contentType: string,
+    body: Buffer,
+    metadata?: Record<string, string>,
+  ): Promise<StoredObject> {
     const Crc32c = await loadCrc32c();
     const crc = new Crc32c();
     crc.update(body);
@@ -247,6 +263,7 @@ export class StorageApi {
       contentType,
       created: new Date().toISOString(),
       file,
+      metadata,
     };
     this.objects.set(key(bucket, name), object);
     return object;
@@ -283,6 +300,7 @@ export class StorageApi {
       crc32c: o.crc32c,
       timeCreated: o.created,
       updated: o.created,
+      ...(o.metadata ? { metadata: o.metadata } : {}),
     };
   }
 
