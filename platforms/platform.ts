@@ -69,6 +69,12 @@ export interface MachineExit {
 export interface Machine {
   /** Serial console output, as raw bytes. */
   readonly console: Readable;
+  /**
+   * Console output from before this machine existed: a guest restored from a
+   * snapshot brings the transcript up to its snapshot point, which the console
+   * engine reads first, marked as replayed.
+   */
+  readonly replayedConsole?: Buffer;
   /** Type into the serial console, when the platform allows input. */
   writeConsole?(data: string | Buffer): void;
   /** The second, machine-friendly console the image's control shell sits on. */
@@ -107,6 +113,25 @@ export interface CommonLaunchOptions extends BootOptions {
   extra?: Record<string, unknown>;
 }
 
+export interface SweepOptions {
+  /** List, delete nothing. */
+  dryRun: boolean;
+  /** Leave what is younger than this (it may belong to a run on another machine). */
+  olderThanMs: number;
+  /** Runs on this machine that are still going: never touched. */
+  liveRuns: ReadonlySet<string>;
+  signal: AbortSignal;
+  /** The platform's own gc flags (gcp: project, zone, bucket, keys, endpoint); undefined when not given. */
+  options?: Record<string, string | undefined>;
+}
+
+/** One thing `sweep` found: what it is, the run it came from, and the error when it could not be deleted. */
+export interface Swept {
+  what: string;
+  run: string;
+  error?: string;
+}
+
 /** One line of `lkrun doctor`. */
 export interface DoctorCheck {
   what: string;
@@ -133,24 +158,8 @@ export interface PlatformEntry<O extends BootOptions = BootOptions> {
   create(): Promise<Platform<O>>;
   /** Deletes a remote resource a killed run left in its ledger. */
   reap?: Reaper;
+  /** `lkrun gc NAME`: finds what runs left without a ledger entry (tags, annotations) and deletes it. */
+  sweep?(options: SweepOptions): Promise<Swept[]>;
   /** Lines for `lkrun doctor`. */
   doctor?(): Promise<DoctorCheck[]>;
-  /** `lkrun gc PLATFORM`: deletes resources labelled as lkrun's whose run is not alive here, ledger or not. */
-  sweep?(request: SweepRequest): Promise<SweepResult[]>;
-}
-
-export interface SweepRequest {
-  /** The platform's own flags (project, zone…), undefined when not given. */
-  options: Record<string, string | undefined>;
-  olderThanMs: number;
-  /** Run ids alive on this machine: never touched. */
-  liveRuns: Set<string>;
-  dryRun?: boolean;
-}
-
-export interface SweepResult {
-  /** "gcp instance NAME". */
-  resource: string;
-  run: string;
-  error?: string;
 }

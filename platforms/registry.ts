@@ -4,25 +4,44 @@ import { BadInputError } from '../src/core/errors.js';
 import type { Reaper } from '../src/core/ledger.js';
 import type { Arch } from '../src/image/types.js';
 import type { BootOptions, PlatformEntry } from './platform.js';
+import { hyperkitEntry } from './hyperkit/entry.js';
 import { qemuEntry } from './qemu/entry.js';
 import { gcpEntry } from './gcp/entry.js';
+import { vcenterEntry } from './vcenter/entry.js';
+import { vfkitEntry } from './vfkit/entry.js';
 
 const ENTRIES: readonly PlatformEntry<BootOptions>[] = [
   qemuEntry as unknown as PlatformEntry<BootOptions>,
+  hyperkitEntry as unknown as PlatformEntry<BootOptions>,
+  vfkitEntry as unknown as PlatformEntry<BootOptions>,
+  vcenterEntry as unknown as PlatformEntry<BootOptions>,
   gcpEntry as unknown as PlatformEntry<BootOptions>,
 ];
 
 /** Targets users may name that this build cannot run yet, with the reason a suite reports. */
-const NOT_IN_THIS_BUILD: Record<string, string> = {
-  vcenter: 'the vcenter platform is not part of this lkrun build yet',
-  hyperkit: 'the hyperkit platform is not part of this lkrun build yet',
-  vfkit: 'the vfkit platform is not part of this lkrun build yet',
-};
+const NOT_IN_THIS_BUILD: Record<string, string> = {};
 
 const byName = new Map(ENTRIES.map((e) => [e.name, e]));
+const testEntries: PlatformEntry<BootOptions>[] = [];
 
 export function platformEntries(): readonly PlatformEntry<BootOptions>[] {
-  return ENTRIES;
+  return [...ENTRIES, ...testEntries];
+}
+
+/**
+ * For tests only (the CLI never calls it): adds an entry for this process,
+ * e.g. one that wraps QEMU but reports a capability missing, so behaviour
+ * that depends on capabilities can be tested on a real boot. Throws if the
+ * name is taken; the returned function removes the entry again.
+ */
+export function registerPlatformForTests(entry: PlatformEntry<BootOptions>): () => void {
+  if (byName.has(entry.name)) throw new Error(`platform ${entry.name} is already registered`);
+  byName.set(entry.name, entry);
+  testEntries.push(entry);
+  return () => {
+    byName.delete(entry.name);
+    testEntries.splice(testEntries.indexOf(entry), 1);
+  };
 }
 
 export function platformEntry(name: string): PlatformEntry<BootOptions> {

@@ -16,6 +16,7 @@ import type { Arch, Image } from './image/types.js';
 import { createMonitor, delay, startMachine, type StartedMachine } from './run/boot.js';
 import { BadInputError, ExpectationFailedError, PlatformError } from './core/errors.js';
 import { Run } from './run/run.js';
+import { lastLine } from './core/text.js';
 import { parseDisk, parsePublish, parseSize } from './core/specs.js';
 
 export interface LaunchOptions {
@@ -42,6 +43,8 @@ export interface LaunchOptions {
   stallTimeoutMs?: number;
   /** Timestamped console transcript file. */
   log?: string;
+  /** One-line notices from lkrun and the platform (an accelerator fallback, a snapshot saved). */
+  onNotice?: (line: string) => void;
   /** Raw console bytes are copied here (e.g. process.stdout). */
   echo?: Writable;
   stateDir?: string;
@@ -133,7 +136,8 @@ export class LaunchedMachine {
 
   /** What the platform chose (arch, accelerator), for reports. */
   get info(): Record<string, unknown> {
-    return { platform: this.platform, format: this.image.format, ...this.details };
+    // Read from the machine each time: a platform may change its mind after boot (QEMU falling back to TCG).
+    return { platform: this.platform, format: this.image.format, ...this.details, ...this.started.machine.info };
   }
 
   endpoint(guestPort: number, protocol: Protocol): Endpoint {
@@ -168,7 +172,7 @@ export class LaunchedMachine {
       await delay(options.intervalMs ?? 1000);
     }
     throw new ExpectationFailedError(
-      `wait-until ${JSON.stringify(command)}: still failing after ${timeoutMs / 1000}s (last exit ${last?.exitCode ?? 'none'}${last?.output.trim() ? `: ${last.output.trim().split('\n').pop()}` : ''})`,
+      `wait-until ${JSON.stringify(command)}: still failing after ${timeoutMs / 1000}s (last exit ${last?.exitCode ?? 'none'}${lastLine(last?.output) ? `: ${lastLine(last?.output)}` : ''})`,
     );
   }
 
@@ -204,7 +208,12 @@ export class LaunchedMachine {
 
 export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
   const entry = platformEntry(options.platform ?? 'qemu');
-  const run = new Run({ label: options.image.split('/').pop() ?? 'image', stateDir: options.stateDir, keepState: options.keepState });
+  const run = new Run({
+    label: options.image.split('/').pop() ?? 'image',
+    stateDir: options.stateDir,
+    keepState: options.keepState,
+    log: options.onNotice,
+  });
   const onAbort = () => run.interrupt(options.signal?.reason ?? new Error('aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   run.defer('forget abort signal', () => options.signal?.removeEventListener('abort', onAbort));
@@ -223,6 +232,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       accel: options.accel,
       uefi: options.uefi,
       extra: options.platformOptions,
+      log: options.onNotice,
     };
     const platform = await entry.create();
     const failOn: FailPattern[] = [
@@ -235,7 +245,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedMachine> {
       const echo = options.echo;
       started.machine.console.on('data', (chunk: Buffer) => echo.write(chunk));
     }
-    return new LaunchedMachine(run, image, entry.name, started, { arch, ...started.machine.info });
+    return new LaunchedMachine(run, image, entry.name, started, { arch });
   } catch (error) {
     await run.teardown();
     throw error;

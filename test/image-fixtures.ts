@@ -4,7 +4,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 
 export const ISO_SECTOR = 2048;
 
@@ -267,8 +267,8 @@ export function gptDisk(opts: { esp?: boolean; fat?: Buffer; partSectors?: numbe
 
 /**
  * A qcow2 v3 image of `disk`: header in cluster 0, L1 at cluster 1, L2 at
- * cluster 2, then one data cluster per non-zero guest cluster (zero clusters
- * stay unallocated). `compressFirst` marks guest cluster 0 as compressed.
+ * cluster 2, refcount table at cluster 3, then one data cluster per non-zero guest cluster (zero clusters
+ * stay unallocated). `compressFirst` marks guest cluster 0 as compressed (its data is not deflate: unreadable).
  */
 export function qcow2Of(disk: Buffer, opts: { clusterBits?: number; compressFirst?: boolean; backing?: string } = {}): Buffer {
   const bits = opts.clusterBits ?? 12;
@@ -277,13 +277,14 @@ export function qcow2Of(disk: Buffer, opts: { clusterBits?: number; compressFirs
   if (guestClusters > cs / 8) throw new Error('fixture: disk too large for one L2 table');
   const l1Offset = cs;
   const l2Offset = 2 * cs;
+  const refcountTableOffset = 3 * cs; // one cluster, entries left zero: detection does not read refcounts
   const data: Buffer[] = [];
   const l2 = Buffer.alloc(cs);
   for (let i = 0; i < guestClusters; i++) {
     const chunk = Buffer.alloc(cs);
     disk.copy(chunk, 0, i * cs, Math.min((i + 1) * cs, disk.length));
     if (chunk.every((b) => b === 0)) continue;
-    const host = BigInt((3 + data.length) * cs);
+    const host = BigInt((4 + data.length) * cs);
     data.push(chunk);
     let entry = host | (1n << 63n);
     if (i === 0 && opts.compressFirst) entry = (1n << 62n) | host; // a compressed descriptor
@@ -302,19 +303,119 @@ export function qcow2Of(disk: Buffer, opts: { clusterBits?: number; compressFirs
   header.writeUInt32BE(0, 32); // no encryption
   header.writeUInt32BE(1, 36); // L1 size
   header.writeBigUInt64BE(BigInt(l1Offset), 40);
+  header.writeBigUInt64BE(BigInt(refcountTableOffset), 48);
+  header.writeUInt32BE(1, 56); // refcount table clusters
   header.writeUInt32BE(4, 96); // refcount_order
   header.writeUInt32BE(104, 100); // header length
   const l1 = Buffer.alloc(cs);
   l1.writeBigUInt64BE(BigInt(l2Offset) | (1n << 63n), 0);
-  return Buffer.concat([header, l1, l2, ...data]);
+  return Buffer.concat([header, l1, l2, Buffer.alloc(cs), ...data]);
 }
 
 // --- VMDK ----------------------------------------------------------------------------
 
-export function vmdkSparse(): Buffer {
-  const b = Buffer.alloc(4096);
-  b.write('KDMV', 0, 'latin1');
-  b.writeUInt32LE(1, 4);
+const VMDK_GRAIN_SECTORS = 8; // 4 KiB grains keep the fixtures small
+
+/**
+ * A sparse VMDK of `disk` (VMware "Virtual Disk Format 1.1" layout): header in
+ * sector 0, embedded descriptor in sectors 1-2, grain directory in sector 3,
+ * grain tables from sector 4 (512 entries each), then the grains of the
+ * non-zero parts of the disk. With `stream`, grains are zlib-compressed behind
+ * a 12-byte grain marker (streamOptimized) and the file ends with an
+ * end-of-stream marker.
+ */
+export function vmdkOf(disk: Buffer, opts: { stream?: boolean } = {}): Buffer {
+  const grainBytes = VMDK_GRAIN_SECTORS * 512;
+  const capacity = Math.ceil(disk.length / 512);
+  const grains = Math.ceil(capacity / VMDK_GRAIN_SECTORS);
+  const gtCount = Math.ceil(grains / 512);
+  const gdSector = 3;
+  const firstGt = 4;
+  const body: Buffer[] = [];
+  let next = firstGt + gtCount * 4; // sector after the grain tables
+  const gts = Buffer.alloc(gtCount * 2048);
+  for (let g = 0; g < grains; g++) {
+    const grain = Buffer.alloc(grainBytes);
+    disk.copy(grain, 0, g * grainBytes, Math.min((g + 1) * grainBytes, disk.length));
+    if (grain.every((b) => b === 0)) continue;
+    let stored = grain;
+    if (opts.stream) {
+      const data = deflateSync(grain);
+      const marker = Buffer.alloc(12);
+      marker.writeBigUInt64LE(BigInt(g * VMDK_GRAIN_SECTORS), 0);
+      marker.writeUInt32LE(data.length, 8);
+      stored = Buffer.concat([marker, data]);
+      stored = Buffer.concat([stored, Buffer.alloc((512 - (stored.length % 512)) % 512)]);
+    }
+    gts.writeUInt32LE(next, g * 4);
+    body.push(stored);
+    next += stored.length / 512;
+  }
+  const gd = Buffer.alloc(512);
+  for (let i = 0; i < gtCount; i++) gd.writeUInt32LE(firstGt + i * 4, i * 4);
+  const descriptor = Buffer.alloc(1024);
+  descriptor.write(
+    `# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="${opts.stream ? 'streamOptimized' : 'monolithicSparse'}"\n\nRW ${capacity} SPARSE "disk.vmdk"\n`,
+    0,
+    'latin1',
+  );
+  const h = Buffer.alloc(512);
+  h.write('KDMV', 0, 'latin1');
+  h.writeUInt32LE(opts.stream ? 3 : 1, 4);
+  h.writeUInt32LE(opts.stream ? 0x30003 : 0x3, 8); // newline test, redundant GT; compressed + markers
+  h.writeBigUInt64LE(BigInt(capacity), 12);
+  h.writeBigUInt64LE(BigInt(VMDK_GRAIN_SECTORS), 20);
+  h.writeBigUInt64LE(1n, 28); // descriptor offset
+  h.writeBigUInt64LE(2n, 36); // descriptor size
+  h.writeUInt32LE(512, 44); // GTEs per GT
+  h.writeBigUInt64LE(BigInt(gdSector), 56);
+  h.writeBigUInt64LE(BigInt(firstGt + gtCount * 4), 64); // overhead
+  h.write('\n \r\n', 73, 'latin1');
+  h.writeUInt16LE(opts.stream ? 1 : 0, 77);
+  const eos = opts.stream ? [Buffer.alloc(512)] : [];
+  return Buffer.concat([h, descriptor, gd, gts, ...body, ...eos]);
+}
+
+/** A VMDK text descriptor naming `extents` (e.g. `RW 2048 FLAT "disk-flat.vmdk" 0`). */
+export function vmdkDescriptor(extents: string[]): string {
+  return `# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n# Extent description\n${extents.join('\n')}\n`;
+}
+
+// --- initramfs and squashfs -----------------------------------------------------------
+
+/** A newc cpio archive of `files` (regular files, mode 0644), with its TRAILER!!! unless `trailer` is false. */
+export function cpio(files: { name: string; data: Buffer | string }[], opts: { trailer?: boolean } = {}): Buffer {
+  const parts: Buffer[] = [];
+  const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
+  const entry = (name: string, data: Buffer, mode: number, ino: number) => {
+    const hex = (n: number) => n.toString(16).padStart(8, '0');
+    const fields = [ino, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, name.length + 1, 0];
+    const header = Buffer.from(`070701${fields.map(hex).join('')}${name}\0`, 'latin1');
+    parts.push(header, pad(header.length), data, pad(data.length));
+  };
+  for (const [i, f] of files.entries()) entry(f.name, Buffer.isBuffer(f.data) ? f.data : Buffer.from(f.data), 0o100644, i + 1);
+  if (opts.trailer !== false) entry('TRAILER!!!', Buffer.alloc(0), 0, 0);
+  return Buffer.concat(parts);
+}
+
+/** A small initramfs: a cpio of an /init script and some filler, gzip-compressed. */
+export function initramfs(): Buffer {
+  return gzipSync(
+    cpio([
+      { name: 'init', data: '#!/bin/sh\necho hello\n' },
+      { name: 'filler', data: noise(64 * 1024, 7) },
+    ]),
+  );
+}
+
+/** A squashfs superblock ("hsqs", bytes_used at 40) padded to `bytesUsed`. */
+export function squashfs(bytesUsed = 4096): Buffer {
+  const b = Buffer.alloc(bytesUsed);
+  b.write('hsqs', 0, 'latin1');
+  b.writeUInt32LE(1, 4); // inodes
+  b.writeUInt32LE(128 * 1024, 12); // block size
+  b.writeUInt16LE(4, 28); // major version
+  b.writeBigUInt64LE(BigInt(bytesUsed), 40);
   return b;
 }
 

@@ -22,7 +22,10 @@ import {
   qcow2Of,
   tarGz,
   tempDir,
-  vmdkSparse,
+  initramfs,
+  squashfs,
+  vmdkDescriptor,
+  vmdkOf,
   zbootImage,
 } from './image-fixtures.js';
 
@@ -258,7 +261,7 @@ test('qcow2 content wins over its name: an MBR disk named -efi.qcow2 is qcow2-bi
   });
 });
 
-test('qcow2 whose first cluster is compressed falls back to the name and opts.uefi', async (t) => {
+test('qcow2 whose first cluster is compressed but does not inflate falls back to the name and opts.uefi', async (t) => {
   await inDir(async (dir) => {
     const data = qcow2Of(gptDisk(), { compressFirst: true });
     const efi = await put(dir, 'ntpd-efi.qcow2', data);
@@ -279,27 +282,62 @@ test('qcow2 with a backing file and unallocated clusters falls back to the name'
   });
 });
 
-test('qcow2 whose L2 table lies past the end of the file is truncated', async (t) => {
+test('qcow2 cut before its refcount table, or by its last byte, is truncated', async (t) => {
   await inDir(async (dir) => {
     const data = qcow2Of(gptDisk());
     const p = await put(dir, 'cut.qcow2', data.subarray(0, 2 * 4096));
     await rejectsBadInput(
       t,
       resolveImage(p),
-      `image ${p}: truncated qcow2 image: L2 table at byte 8192 ends at byte 12288 but the file is 8192 bytes`,
+      `image ${p}: truncated qcow2 image: refcount table at byte 12288 ends at byte 16384 but the file is 8192 bytes`,
+    );
+    const last = await put(dir, 'last.qcow2', data.subarray(0, data.length - 1));
+    await rejectsBadInput(
+      t,
+      resolveImage(last),
+      `image ${last}: truncated qcow2 image: data cluster at byte ${data.length - 4096} ends at byte ${data.length} but the file is ${data.length - 1} bytes`,
     );
   });
 });
 
 // --- vmdk, gcp -------------------------------------------------------------------------
 
-test('VMDK: boot mode from the name (-efi.vmdk) or opts.uefi', async (t) => {
+test('VMDK: boot mode from the partition table inside, not the name; opts.uefi forces UEFI', async (t) => {
   await inDir(async (dir) => {
-    const efi = await put(dir, 'ntpd-efi.vmdk', vmdkSparse());
-    const plain = await put(dir, 'ntpd.vmdk', '# Disk DescriptorFile\nversion=1\n');
-    t.like(await resolveImage(efi), { format: 'vmdk', boot: 'uefi', diskFormat: 'vmdk', name: 'ntpd', files: { disk: efi } });
-    t.like(await resolveImage(plain), { format: 'vmdk', boot: 'bios', diskFormat: 'vmdk', name: 'ntpd' });
-    t.like(await resolveImage(plain, { uefi: true }), { boot: 'uefi' });
+    const efiDisk = gptDisk({ fat: fat12WithLoader('BOOTX64 EFI', X64) });
+    const efi = await put(dir, 'ntpd.vmdk', vmdkOf(efiDisk));
+    const bios = await put(dir, 'ntpd-efi.vmdk', vmdkOf(mbrDisk()));
+    t.like(await resolveImage(efi), {
+      format: 'vmdk',
+      boot: 'uefi',
+      diskFormat: 'vmdk',
+      name: 'ntpd',
+      arch: 'x86_64',
+      archEvidence: 'EFI loader BOOTX64.EFI, PE machine x86-64',
+      firmware: { bios: false, uefi: true },
+      files: { disk: efi },
+    });
+    t.like(await resolveImage(bios), { format: 'vmdk', boot: 'bios', firmware: { bios: true, uefi: false } });
+    t.like(await resolveImage(bios, { uefi: true }), { boot: 'uefi' });
+  });
+});
+
+test('VMDK streamOptimized: compressed grains are inflated to read the partition table', async (t) => {
+  await inDir(async (dir) => {
+    const efi = await put(dir, 'a.vmdk', vmdkOf(gptDisk({ fat: fat12WithLoader('BOOTAA64EFI', ARM64) }), { stream: true }));
+    const bios = await put(dir, 'b-efi.vmdk', vmdkOf(mbrDisk(), { stream: true }));
+    t.like(await resolveImage(efi), { format: 'vmdk', boot: 'uefi', arch: 'aarch64', firmware: { bios: false, uefi: true } });
+    t.like(await resolveImage(bios), { format: 'vmdk', boot: 'bios' });
+  });
+});
+
+test('VMDK descriptor with a FLAT extent: the extent is read; ZERO extents read as zeros', async (t) => {
+  await inDir(async (dir) => {
+    const disk = gptDisk({ fat: fat12WithLoader('BOOTX64 EFI', X64) });
+    await put(dir, 'd-flat.vmdk', disk);
+    const sectors = disk.length / 512;
+    const p = await put(dir, 'd.vmdk', vmdkDescriptor([`RW ${sectors} FLAT "d-flat.vmdk" 0`, 'RW 2048 ZERO']));
+    t.like(await resolveImage(p), { format: 'vmdk', boot: 'uefi', arch: 'x86_64' });
   });
 });
 
@@ -331,8 +369,8 @@ test('gzip tar whose first member is not disk.raw is an unknown format', async (
 async function kernelLayout(dir: string, kernel: Buffer, parts: ('initrd' | 'squashfs' | 'cmdline')[], name = 'ntpd') {
   const prefix = join(dir, name);
   await put(dir, `${name}-kernel`, kernel);
-  if (parts.includes('initrd')) await put(dir, `${name}-initrd.img`, gzipSync(Buffer.from('070701 cpio')));
-  if (parts.includes('squashfs')) await put(dir, `${name}-squashfs.img`, Buffer.from('hsqs squashfs'));
+  if (parts.includes('initrd')) await put(dir, `${name}-initrd.img`, initramfs());
+  if (parts.includes('squashfs')) await put(dir, `${name}-squashfs.img`, squashfs());
   if (parts.includes('cmdline')) await put(dir, `${name}-cmdline`, '  console=ttyS0 root=/dev/ram0\n');
   return prefix;
 }
@@ -593,7 +631,7 @@ const distRoot = fileURLToPath(new URL('../', import.meta.url));
 
 function resolveAsNobody(path: string): { message?: string; bad?: boolean; exitCode?: number } {
   const resolveUrl = new URL('../src/image/resolve.js', import.meta.url).href;
-  const errorsUrl = new URL('../src/run/errors.js', import.meta.url).href;
+  const errorsUrl = new URL('../src/core/errors.js', import.meta.url).href;
   const script = `
     const { resolveImage } = await import(${JSON.stringify(resolveUrl)});
     const { BadInputError } = await import(${JSON.stringify(errorsUrl)});
@@ -676,7 +714,7 @@ const realImages: { rel: string; expect: Partial<Image>; opts?: ResolveOptions }
   { rel: 'aarch64/ntpd-efi.iso', expect: { format: 'iso-efi', boot: 'uefi', arch: 'aarch64', name: 'ntpd' } },
   { rel: 'x86_64/ntpd-efi.img', expect: { format: 'raw-efi', boot: 'uefi', arch: 'x86_64', diskFormat: 'raw' } },
   { rel: 'x86_64/ntpd-efi.qcow2', expect: { format: 'qcow2-efi', boot: 'uefi', arch: 'x86_64', diskFormat: 'qcow2' } },
-  { rel: 'x86_64/ntpd-efi.vmdk', expect: { format: 'vmdk', boot: 'uefi', diskFormat: 'vmdk' } },
+  { rel: 'x86_64/ntpd-efi.vmdk', expect: { format: 'vmdk', boot: 'uefi', arch: 'x86_64', diskFormat: 'vmdk' } },
   { rel: 'x86_64/ntpd.img.tar.gz', expect: { format: 'gcp', boot: 'uefi', name: 'ntpd' } },
   { rel: 'x86_64/ntpd-kernel', expect: { format: 'kernel+initrd', boot: 'kernel', arch: 'x86_64', name: 'ntpd' } },
   { rel: 'x86_64/ntpd', expect: { format: 'kernel+initrd', boot: 'kernel', arch: 'x86_64', name: 'ntpd' } },

@@ -147,3 +147,27 @@ test('--usb adds an xHCI controller with a tablet; --device specs pass through i
 test('shellQuote quotes only what a shell would split', (t) => {
   t.is(shellQuote(['qemu', '-append', 'console=ttyS0 panic=1', "it's"]), `qemu -append 'console=ttyS0 panic=1' 'it'\\''s'`);
 });
+
+test('paths with commas: doubled inside option strings (-drive, -chardev), whole where QEMU takes a plain path', (t) => {
+  const a = args({
+    boot: { kind: 'kernel', kernel: '/i,a/k,1', initrd: '/i,a/i,1', squashfs: '/i,a/s,1.img' },
+    uefi: { code: '/fw,x/CODE.fd', vars: '/s,1/vars.fd' },
+    disks: [{ path: '/s,1/disk,0.img', format: 'raw' }],
+    dataIso: '/s,1/data.iso',
+    controlSocket: '/s,1/control.sock',
+    pidfile: '/s,1/qemu.pid',
+  });
+  t.deepEqual(valuesOf(a, '-drive'), [
+    'if=pflash,format=raw,unit=0,readonly=on,file=/fw,,x/CODE.fd',
+    'if=pflash,format=raw,unit=1,file=/s,,1/vars.fd',
+    'file=/s,,1/data.iso,if=none,id=cd0,media=cdrom,format=raw,readonly=on',
+    'file=/i,,a/s,,1.img,if=none,id=disk0,format=raw,readonly=on',
+    'file=/s,,1/disk,,0.img,if=none,id=disk1,format=raw',
+  ]);
+  t.true(valuesOf(a, '-chardev').includes('socket,id=control0,path=/s,,1/control.sock,server=on,wait=off'));
+  t.deepEqual(valuesOf(a, '-kernel'), ['/i,a/k,1']);
+  t.deepEqual(valuesOf(a, '-initrd'), ['/i,a/i,1']);
+  t.deepEqual(valuesOf(a, '-pidfile'), ['/s,1/qemu.pid']);
+  const iso = args({ boot: { kind: 'cdrom', iso: '/a, b/ntpd, x.iso' } });
+  t.is(valuesOf(iso, '-drive')[0], 'file=/a,, b/ntpd,, x.iso,if=none,id=cd0,media=cdrom,format=raw,readonly=on');
+});

@@ -631,3 +631,51 @@ test('an empty run (every target filtered out) still gives valid files', async (
   await pretty.onEnd?.(empty);
   t.true(out.text.includes('0 passed, 0 failed, 0 errors, 0 skipped, 0 flaky'));
 });
+
+test('a step the platform cannot do: skipped with its reason in every reporter, the job still passed', async (t) => {
+  const reason = 'no control console without the serial gateway';
+  const job: JobResult = {
+    ...ntpdX86,
+    id: 'ntpd gcp/x86_64',
+    platform: 'gcp',
+    attempts: [
+      {
+        ...ntpdX86.attempts[0]!,
+        steps: [
+          step('boot', 'boot', 'passed', 0, 4_100),
+          step('exec pidof ntpd', 'exec', 'skipped', 4_100, 0, { reason }),
+          step('ntp 123', 'ntp', 'passed', 4_100, 500, { detail: 'stratum 3' }),
+        ],
+      },
+    ],
+  };
+  const one: RunSummary = { ...summary, jobs: [job], counts: countJobs([job]) };
+
+  const tap = await parseTap(renderTap(one));
+  t.like(tap.final, { ok: true, count: 1, fail: 0 });
+  const sub = tap.children[0]!;
+  t.like(sub, { ok: true, count: 3, skip: 1 });
+  t.true(renderTap(one).includes(`    ok 2 - exec pidof ntpd # SKIP ${reason}\n`));
+
+  const junit = renderJunit(one);
+  t.true(XMLValidator.validate(junit) === true);
+  const testcase = xml.parse(junit).testsuites.testsuite[0].testcase[0];
+  t.is(testcase.failure, undefined);
+  t.regex(testcase['system-out'], new RegExp(`^skipped exec pidof ntpd — ${reason}$`, 'm'));
+
+  const steps = JSON.parse(renderJson(one)).jobs[0].attempts[0].steps;
+  t.deepEqual(Object.keys(steps[1]), ['name', 'kind', 'status', 'startMs', 'durationMs', 'reason']);
+  t.is(steps[1].reason, reason);
+
+  t.true(renderHtml(one).includes(`skipped: ${reason}`));
+
+  const out = new Collect();
+  const pretty = createReporter('pretty', { outDir, stream: out });
+  pretty.onBegin?.([plan(job)]);
+  pretty.onJobBegin?.(plan(job), 1);
+  for (const s of job.attempts[0]!.steps) pretty.onStepEnd?.(plan(job), s);
+  pretty.onJobEnd?.(job);
+  await pretty.onEnd?.(one);
+  t.true(out.text.includes(`  - exec pidof ntpd  not run — skipped: ${reason}\n`), out.text);
+  t.regex(out.text, /boot 4\.1s → - exec pidof ntpd skipped → ntp 123 4\.6s/);
+});

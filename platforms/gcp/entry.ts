@@ -22,7 +22,7 @@ export const gcpEntry: PlatformEntry<GcpOptions> = {
     return new GcpPlatform();
   },
   async sweep(request) {
-    const o = request.options;
+    const o = request.options ?? {};
     const project = o.project ?? process.env.CLOUDSDK_CORE_PROJECT;
     if (!project) throw new BadInputError('gc gcp: no project given: pass --project PROJECT or set CLOUDSDK_CORE_PROJECT');
     const { sweepGcp } = await import('./sweep.js');
@@ -35,7 +35,7 @@ export const gcpEntry: PlatformEntry<GcpOptions> = {
       olderThanMs: request.olderThanMs,
       liveRuns: request.liveRuns,
       dryRun: request.dryRun,
-      signal: AbortSignal.timeout(10 * 60_000),
+      signal: request.signal,
     });
   },
   async reap(resource, ctx) {

@@ -4,6 +4,7 @@
 // labels) are found by the run id in their description; objects by the
 // label in their metadata, under lkrun/ in the bucket.
 import type { RemoteResource } from '../../src/core/ledger.js';
+import type { Swept } from '../platform.js';
 import { call } from './calls.js';
 import { createClients } from './clients.js';
 import { resolveCredentials } from './credentials.js';
@@ -20,15 +21,9 @@ export interface SweepOptions {
   /** Only resources created at least this long ago. */
   olderThanMs: number;
   /** Runs still alive on this machine: never touched. */
-  liveRuns: Set<string>;
+  liveRuns: ReadonlySet<string>;
   dryRun?: boolean;
   signal: AbortSignal;
-}
-
-export interface Swept {
-  resource: string;
-  run: string;
-  error?: string;
 }
 
 export async function sweepGcp(o: SweepOptions): Promise<Swept[]> {
@@ -71,7 +66,7 @@ export async function sweepGcp(o: SweepOptions): Promise<Swept[]> {
     // Instances first (they hold the image and the firewall's tag), objects last.
     for (const { r, run } of found) {
       if (o.liveRuns.has(run)) continue;
-      const entry: Swept = { resource: `gcp ${r.type} ${r.name}`, run };
+      const entry: Swept = { what: `gcp ${r.type} ${r.name}`, run };
       if (!o.dryRun) {
         try {
           await deleteResource(clients, r, o.signal);

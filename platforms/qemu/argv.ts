@@ -41,17 +41,17 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   const add = (...a: string[]) => args.push(...a);
 
   add('-name', c.name, '-nodefaults', '-no-reboot');
-  add('-machine', machine(c.arch, c.accel));
-  const cpu = cpuModel(c.arch, c.accel);
+  add('-machine', machineOption(c.arch, c.accel));
+  const cpu = cpuOption(c.arch, c.accel);
   if (cpu) add('-cpu', cpu);
   add('-smp', String(c.cpus), '-m', String(c.memMiB));
   add('-pidfile', c.pidfile);
 
   if (c.uefi?.vars) {
-    add('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${c.uefi.code}`);
-    add('-drive', `if=pflash,format=raw,unit=1,file=${c.uefi.vars}`);
+    add('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optionValue(c.uefi.code)}`);
+    add('-drive', `if=pflash,format=raw,unit=1,file=${optionValue(c.uefi.vars)}`);
   } else if (c.uefi) {
-    add('-drive', `if=pflash,format=raw,unit=0,file=${c.uefi.code}`);
+    add('-drive', `if=pflash,format=raw,unit=0,file=${optionValue(c.uefi.code)}`);
   }
 
   // The serial console on stdio, with signal=off so a ^C typed at an
@@ -72,7 +72,7 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   ];
   if (cdroms.length > 0) add('-device', 'virtio-scsi-pci,id=scsi0');
   cdroms.forEach((cd, i) => {
-    add('-drive', `file=${cd.file},if=none,id=cd${i},media=cdrom,format=raw,readonly=on`);
+    add('-drive', `file=${optionValue(cd.file)},if=none,id=cd${i},media=cdrom,format=raw,readonly=on`);
     add('-device', `scsi-cd,bus=scsi0.0,drive=cd${i}${cd.boot ? ',bootindex=0' : ''}`);
   });
 
@@ -80,7 +80,7 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   let diskIndex = 0;
   const addDisk = (file: string, format: string, options: { boot?: boolean; readonly?: boolean } = {}) => {
     const id = `disk${diskIndex++}`;
-    add('-drive', `file=${file},if=none,id=${id},format=${format}${options.readonly ? ',readonly=on' : ''}`);
+    add('-drive', `file=${optionValue(file)},if=none,id=${id},format=${format}${options.readonly ? ',readonly=on' : ''}`);
     add('-device', `virtio-blk-pci,drive=${id}${options.boot ? ',bootindex=0' : ''}`);
   };
   switch (c.boot.kind) {
@@ -105,7 +105,7 @@ export function buildQemuArgs(c: QemuConfig): string[] {
 
   if (c.controlSocket) {
     add('-device', 'virtio-serial-pci,id=vser0');
-    add('-chardev', `socket,id=control0,path=${c.controlSocket},server=on,wait=off`);
+    add('-chardev', `socket,id=control0,path=${optionValue(c.controlSocket)},server=on,wait=off`);
     add('-device', 'virtconsole,chardev=control0,name=lkrun.control');
   }
 
@@ -115,13 +115,15 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   return args;
 }
 
-function machine(arch: Arch, accel: Accel): string {
+/** The -machine value; the KVM probe boots with exactly this. */
+export function machineOption(arch: Arch, accel: Accel): string {
   if (arch === 'x86_64') return `q35,accel=${accel}`;
   // gic-version=max picks GICv3 under TCG and whatever the host has under KVM/HVF.
   return `virt,gic-version=max,accel=${accel}`;
 }
 
-function cpuModel(arch: Arch, accel: Accel): string | undefined {
+/** The -cpu value (none: QEMU's default); the KVM probe boots with exactly this. */
+export function cpuOption(arch: Arch, accel: Accel): string | undefined {
   if (accel !== 'tcg') return 'host';
   // x86: QEMU's default model boots every x86_64 kernel and is the fastest to emulate.
   // arm64: cortex-a57 is the cheapest model to emulate that generic kernels support.
@@ -144,6 +146,15 @@ function networkArgs(net: Networking, publish: PortMapping[], mac: string): stri
     case 'bridge':
       return ['-netdev', `bridge,id=net0,br=${net.bridge}`, ...nic];
   }
+}
+
+/**
+ * A path inside a QEMU option string (`-drive file=…`, `-chardev …,path=…`):
+ * QEMU splits those at commas and reads ",," as one literal comma. Plain path
+ * arguments (-kernel, -initrd, -pidfile) are taken whole and need nothing.
+ */
+export function optionValue(path: string): string {
+  return path.replace(/,/g, ',,');
 }
 
 /** Quotes an argument vector for display (--dry-run, logs) so it can be pasted into a shell. */

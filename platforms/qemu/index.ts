@@ -4,7 +4,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writ
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { isQcow2 } from '../../src/image/qcow2.js';
 import type { Arch, Image } from '../../src/image/types.js';
 import { BadInputError, PlatformUnavailableError } from '../../src/core/errors.js';
@@ -13,11 +13,29 @@ import type { Networking } from '../../src/core/specs.js';
 import type { BootOptions, Capabilities, Machine, Plan, Platform } from '../platform.js';
 import { findInPath } from '../../src/core/find-in-path.js';
 import { QEMU_CAPABILITIES } from './capabilities.js';
-import { chooseAccel, type AccelChoice, type AccelDecision } from './accel.js';
+import { chooseAccel, type Accel, type AccelChoice, type AccelDecision } from './accel.js';
 import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './argv.js';
 import { findFirmware, firmwareFromFlag } from './firmware.js';
-import { launchCommand, startQemu } from './process.js';
+import { launchCommand, type QemuProcess, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
+import { superviseQemu, type BootKind } from './supervisor.js';
+import { checkDisks, checkFirmwareFile, checkHostPorts, checkQemuBinary } from './inputs.js';
+import {
+  checkSnapshotable,
+  clockSyncCommand,
+  lockCreation,
+  planSnapshot,
+  qmpArgs,
+  restoreFiles,
+  restoreSnapshot,
+  SNAPSHOT_MAC,
+  type SnapshotPlan,
+  type SnapshotRequest,
+  saveAtSnapshotPoint,
+  waitForSnapshot,
+} from './snapshot-boot.js';
+import type { StoredSnapshot } from './snapshot-store.js';
+import type { SupervisedQemu } from './supervisor.js';
 
 export interface QemuOptions extends BootOptions {
   accel: AccelChoice;
@@ -34,6 +52,8 @@ export interface QemuOptions extends BootOptions {
   /** Attach the control console (virtio-console) for exec. */
   control?: boolean;
   kvmProbeCache?: string;
+  /** Start from a saved guest state taken at the first console match of this pattern (--snapshot-at). */
+  snapshot?: SnapshotRequest;
   log?: (line: string) => void;
 }
 
@@ -65,6 +85,11 @@ export class QemuPlatform implements Platform<QemuOptions> {
   async prepare(image: Image, options: QemuOptions, run: RunContext): Promise<PreparedQemu> {
     validateOptions(options);
     const arch = options.arch;
+    // Every check of the user's input comes before anything starts (the KVM probe included).
+    if (options.qemu) await checkQemuBinary(options.qemu, arch);
+    if (options.fw) checkFirmwareFile(options.fw);
+    checkDisks(options.disks);
+    if (options.networking.mode === 'user') await checkHostPorts(options.publish);
     const binary = findQemu(arch, options.qemu);
     const qemuImg = findInPath('qemu-img') ?? 'qemu-img';
     const accel = await chooseAccel(options.accel, {
@@ -107,7 +132,7 @@ export class QemuPlatform implements Platform<QemuOptions> {
       dataIso,
       networking: options.networking,
       publish: options.publish,
-      mac: macAddress(state),
+      mac: options.snapshot ? SNAPSHOT_MAC : macAddress(state),
       controlSocket: options.control === false ? undefined : controlSocketPath(state, run.id),
       pidfile: join(state, 'qemu.pid'),
       name: run.id,
@@ -115,6 +140,7 @@ export class QemuPlatform implements Platform<QemuOptions> {
       usb: options.usb,
       devices: options.devices,
     };
+    if (options.snapshot) checkSnapshotable(config);
     const args = buildQemuArgs(config);
     this.lastPrepared = { binary, accel, config, setup, args, argv: launchCommand(binary, args) };
     return this.lastPrepared;
@@ -123,32 +149,175 @@ export class QemuPlatform implements Platform<QemuOptions> {
   async boot(image: Image, options: QemuOptions, run: RunContext): Promise<Machine> {
     const prepared = await this.prepare(image, options, run);
     for (const action of prepared.setup) await performAction(action);
-    const qemu = startQemu(prepared.binary, prepared.args, { cwd: run.stateDir });
-    if (qemu.pid > 0) run.ledger.addProcess(qemu.pid, `${prepared.binary} (${run.id})`);
-    run.defer('stop qemu', async () => {
-      await qemu.stop();
-      run.ledger.drop(`pid:${qemu.pid}`);
-    });
-    const exited = qemu.exited.then((exit) => {
-      if (exit.reason === 'crashed' && exit.code === 1 && /ENOENT|not found/.test(exit.detail ?? '')) {
-        throw new PlatformUnavailableError(`cannot start ${prepared.binary}: ${exit.detail}`);
-      }
-      return exit;
-    });
-    const control = prepared.config.controlSocket ? controlChannel(prepared.config.controlSocket, exited, run) : undefined;
-    return {
-      console: qemu.stdout,
-      writeConsole: (data) => {
-        if (!qemu.stdin.destroyed) qemu.stdin.write(data);
-      },
-      control,
-      exited,
-      endpoints: options.networking.mode === 'user' ? options.publish.map((p) => ({ ...p, host: p.hostAddress ?? '127.0.0.1' })) : [],
-      pid: qemu.pid,
-      info: { accel: prepared.accel.accel, accelReason: prepared.accel.reason, pid: qemu.pid },
-      teardown: () => qemu.stop(),
-    };
+    if (!options.snapshot) return machineFrom(prepared, options, run, supervise(prepared, options, run, []));
+    return bootFromSnapshot(prepared, options, options.snapshot, image.name, run);
   }
+}
+
+function supervise(prepared: PreparedQemu, options: QemuOptions, run: RunContext, extraArgs: string[]): SupervisedQemu {
+  const argsFor = (accel: Accel) => [
+    ...(accel === prepared.accel.accel ? prepared.args : buildQemuArgs({ ...prepared.config, accel })),
+    ...extraArgs,
+  ];
+  return superviseQemu({
+    decision: prepared.accel,
+    bootKind: bootKind(prepared.config),
+    start: (accel) => startRecorded(prepared, argsFor(accel), run),
+    stop: (stopped) => stopRecorded(stopped, run),
+    log: (line) => (options.log ?? run.log.bind(run))(line),
+  });
+}
+
+function startRecorded(prepared: PreparedQemu, args: string[], run: RunContext): QemuProcess {
+  const started = startQemu(prepared.binary, args, { cwd: run.stateDir });
+  if (started.pid > 0) run.ledger.addProcess(started.pid, `${prepared.binary} (${run.id})`);
+  return started;
+}
+
+async function stopRecorded(qemu: QemuProcess, run: RunContext): Promise<void> {
+  await qemu.stop();
+  run.ledger.drop(`pid:${qemu.pid}`);
+}
+
+/**
+ * Restores the snapshot of this configuration when there is a whole one (or
+ * another job is just making it), else boots cold and saves one at the
+ * snapshot point. A snapshot that fails to restore is removed: this run then
+ * boots cold and makes a new one.
+ */
+async function bootFromSnapshot(
+  prepared: PreparedQemu,
+  options: QemuOptions,
+  request: SnapshotRequest,
+  label: string,
+  run: RunContext,
+): Promise<Machine> {
+  const log = options.log ?? run.log.bind(run);
+  const plan = await planSnapshot(request, prepared.binary, prepared.config, prepared.args, prepared.setup, run.stateDir);
+  let found = plan.found;
+  let release: (() => Promise<void>) | undefined;
+  if (!found) {
+    release = await lockCreation(plan);
+    // Another job is booting to the same snapshot point: its snapshot is faster than a second cold boot.
+    if (!release) found = await waitForSnapshot(plan, run.signal, 10 * 60_000);
+  }
+  if (found) {
+    try {
+      return await restoreMachine(found, plan, prepared, options, run);
+    } catch (error) {
+      log(`lkrun: snapshot ${plan.key} could not be restored (${(error as Error).message}); it is removed, and this run boots cold`);
+      await plan.store.remove(plan.key);
+    }
+  }
+  release ??= await lockCreation(plan);
+  const releaseOnce = async () => {
+    const r = release;
+    release = undefined;
+    await r?.();
+  };
+  run.defer('release snapshot lock', releaseOnce);
+  const qemu = supervise(prepared, options, run, qmpArgs(plan.qmpSocket));
+  const console = saveAtSnapshotPoint(
+    qemu.console,
+    plan,
+    request,
+    prepared.config,
+    label,
+    run,
+    releaseOnce,
+    () => qemu.accel() === prepared.accel.accel,
+  );
+  return machineFrom(prepared, options, run, qemu, { console, info: { snapshot: { key: plan.key, restored: false } } });
+}
+
+async function restoreMachine(
+  found: StoredSnapshot,
+  plan: SnapshotPlan,
+  prepared: PreparedQemu,
+  options: QemuOptions,
+  run: RunContext,
+): Promise<Machine> {
+  const replayed = await restoreFiles(found, prepared.config);
+  const proc = startRecorded(prepared, [...prepared.args, ...qmpArgs(plan.qmpSocket), '-incoming', 'defer'], run);
+  try {
+    await restoreSnapshot(found, plan, proc, run.signal);
+  } catch (error) {
+    await stopRecorded(proc, run);
+    throw error;
+  }
+  const qemu = settledQemu(proc, prepared.accel.accel, run);
+  const machine = machineFrom(prepared, options, run, qemu, { replayed, info: { snapshot: { key: plan.key, restored: true } } });
+  if (options.snapshot?.syncClock) {
+    if (!machine.control) throw new BadInputError("--snapshot-sync-clock needs the control console (the image's control shell)");
+    machine.control.write(clockSyncCommand());
+  }
+  return machine;
+}
+
+/** A QEMU that needs no probation (a restored guest is already past its boot). */
+function settledQemu(proc: QemuProcess, accel: Accel, run: RunContext): SupervisedQemu {
+  return {
+    console: proc.stdout,
+    exited: proc.exited,
+    settled: Promise.resolve(),
+    current: () => proc,
+    accel: () => accel,
+    fallbackReason: () => undefined,
+    stop: () => stopRecorded(proc, run),
+  };
+}
+
+function machineFrom(
+  prepared: PreparedQemu,
+  options: QemuOptions,
+  run: RunContext,
+  qemu: SupervisedQemu,
+  extra: { console?: Readable; replayed?: Buffer; info?: Record<string, unknown> } = {},
+): Machine {
+  run.defer('stop qemu', () => qemu.stop());
+  const exited = qemu.exited.then((exit) => {
+    if (exit.reason === 'crashed' && exit.code === 1 && /ENOENT|not found/.test(exit.detail ?? '')) {
+      throw new PlatformUnavailableError(`cannot start ${prepared.binary}: ${exit.detail}`);
+    }
+    return exit;
+  });
+  const control = prepared.config.controlSocket ? controlChannel(prepared.config.controlSocket, exited, qemu.settled, run) : undefined;
+  // Getters, so that reports read after a restart under TCG say what really ran.
+  const info = {
+    ...extra.info,
+    get accel() {
+      return qemu.accel();
+    },
+    get accelReason() {
+      const failed = qemu.fallbackReason();
+      return failed ? `${prepared.accel.accel} failed this run: ${failed}` : prepared.accel.reason;
+    },
+    get pid() {
+      return qemu.current().pid;
+    },
+  };
+  return {
+    console: extra.console ?? qemu.console,
+    replayedConsole: extra.replayed,
+    writeConsole: (data) => {
+      const stdin = qemu.current().stdin;
+      if (!stdin.destroyed) stdin.write(data);
+    },
+    control,
+    exited,
+    endpoints: options.networking.mode === 'user' ? options.publish.map((p) => ({ ...p, host: p.hostAddress ?? '127.0.0.1' })) : [],
+    get pid() {
+      return qemu.current().pid;
+    },
+    info,
+    teardown: () => qemu.stop(),
+  };
+}
+
+/** Which silence bound applies: see SILENCE_BOUND_MS. */
+function bootKind(config: QemuConfig): BootKind {
+  if (config.boot.kind === 'kernel') return 'kernel';
+  return config.uefi ? 'uefi' : 'bios';
 }
 
 function validateOptions(o: QemuOptions): void {
@@ -160,7 +329,6 @@ function validateOptions(o: QemuOptions): void {
       `--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`,
     );
   }
-  if (o.fw && !existsSync(o.fw)) throw new BadInputError(`--fw ${o.fw}: no such file`);
 }
 
 function bootFor(image: Image, options: QemuOptions, state: string, setup: SetupAction[]): { boot: QemuBoot; uefiWanted: boolean } {
@@ -221,10 +389,7 @@ function firmwareFor(arch: Arch, flag: string | undefined, state: string, setup:
 }
 
 function findQemu(arch: Arch, flag: string | undefined): string {
-  if (flag) {
-    if (!existsSync(flag)) throw new BadInputError(`--qemu ${flag}: no such file`);
-    return flag;
-  }
+  if (flag) return flag; // checked by checkQemuBinary
   const name = `qemu-system-${arch}`;
   const found = findInPath(name);
   if (!found) {
@@ -279,19 +444,23 @@ function controlSocketPath(state: string, runId: string): string {
 
 /**
  * The control console, connected on first use: QEMU serves one client per
- * socket, so a run that never execs leaves it free (for a debugging `socat`).
+ * socket, so a run that never execs leaves it free (for a debugging `socat`),
+ * and only once the accelerator is settled (a QEMU restarted under TCG
+ * serves a new socket at the same path).
  */
-function controlChannel(path: string, exited: Promise<unknown>, run: RunContext): NonNullable<Machine['control']> {
+function controlChannel(path: string, exited: Promise<unknown>, settled: Promise<void>, run: RunContext): NonNullable<Machine['control']> {
   const output = new PassThrough();
   const pending: (string | Buffer)[] = [];
   let socket: Socket | undefined;
   let connecting = false;
   let gone = false;
-  void exited.finally(() => {
+  const onGone = () => {
     gone = true;
     socket?.destroy();
     output.end();
-  });
+  };
+  // A rejected exit (explicit KVM failing) is reported by the run, not here.
+  void exited.then(onGone, onGone);
   // QEMU creates the socket a moment after it starts: retry for up to 10 s.
   const attempt = (tries: number) => {
     if (gone) return;
@@ -316,7 +485,8 @@ function controlChannel(path: string, exited: Promise<unknown>, run: RunContext)
       pending.push(data);
       if (!connecting) {
         connecting = true;
-        attempt(200);
+        // Only the QEMU that will run serves the socket: wait until an attempt on probation is judged.
+        void settled.then(() => attempt(200));
       }
     },
   };

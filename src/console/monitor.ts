@@ -4,6 +4,7 @@
 // that yields bytes can be monitored.
 import type { Readable, Writable } from 'node:stream';
 import { GuestPanicError, ExpectationFailedError, StallError, TimeoutError, type LkrunError } from '../core/errors.js';
+import { firstMatch, PatternError, type LineMatch } from '../core/patterns.js';
 import { formatTimedLine, Transcript, type TimedLine } from './transcript.js';
 
 export interface FailPattern {
@@ -40,7 +41,10 @@ export interface MonitorOptions {
 
 interface Waiter {
   pattern: RegExp;
+  /** The pattern without g/y, whose lastIndex would make matches depend on earlier ones. */
+  matcher: RegExp;
   resolve: (m: ConsoleMatch) => void;
+  reject: (e: Error) => void;
 }
 
 export class ConsoleMonitor {
@@ -50,8 +54,10 @@ export class ConsoleMonitor {
   readonly failure: Promise<never>;
   failed?: LkrunError;
   private rejectFailure!: (e: LkrunError) => void;
-  private text = '';
-  private cursor = 0;
+  /** Where the next expectation may start matching: a line of the transcript (its length: the unfinished line) and a column in it. */
+  private cursor = { line: 0, col: 0 };
+  /** Completed lines the oldest waiter has already been tried on, so no line is searched twice for it. */
+  private searched: { waiter?: Waiter; upTo: number } = { upTo: 0 };
   private waiters: Waiter[] = [];
   private stallTimer?: NodeJS.Timeout;
   private partialTimer?: NodeJS.Timeout;
@@ -77,20 +83,22 @@ export class ConsoleMonitor {
   }
 
   feed(chunk: Uint8Array | string): void {
-    const before = this.transcript.pending;
     const lines = this.transcript.push(chunk);
-    // Keep `text` equal to the transcript's text without rebuilding it.
-    this.text = this.text.slice(0, this.text.length - before.length);
-    for (const line of lines) this.text += line.text + '\n';
-    this.text += this.transcript.pending;
-    for (const line of lines) this.onLine(line);
+    this.onLines(lines);
     this.armStallTimer();
     this.checkWaiters();
   }
 
+  /** Console output recorded earlier (a snapshot's transcript): matched like live output, marked as replayed in the log. */
+  replay(chunk: Uint8Array | string): void {
+    this.options.log?.write(`[  replay ] --- console up to the snapshot point, replayed ---\n`);
+    this.feed(chunk);
+    this.options.log?.write(`[  replay ] --- live console from here ---\n`);
+  }
+
   /** The console closed: finish the last line and stop the stall clock. */
   end(): void {
-    for (const line of this.transcript.flush()) this.onLine(line);
+    this.onLines(this.transcript.flush());
     this.checkWaiters(true);
     this.stop();
     this.endedResolve();
@@ -115,9 +123,14 @@ export class ConsoleMonitor {
       };
       const waiter: Waiter = {
         pattern,
+        matcher: new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')),
         resolve: (m) => {
           cleanup();
           resolve(m);
+        },
+        reject: (e) => {
+          cleanup();
+          reject(e);
         },
       };
       const onAbort = () => {
@@ -143,43 +156,84 @@ export class ConsoleMonitor {
 
   private checkWaiters(acceptPartialLine = false): void {
     // Ordered: only the oldest waiter may consume text, so two expectations
-    // never match the same line.
+    // never match the same line. Patterns match within one line (at most
+    // MAX_LINE_CHARS), never across lines: that bounds every match.
     while (this.waiters.length > 0) {
       const waiter = this.waiters[0]!;
-      const rest = this.text.slice(this.cursor);
-      const flags = waiter.pattern.flags.replace('g', '').replace('y', '');
-      const match = new RegExp(waiter.pattern.source, flags).exec(rest);
-      if (!match) return;
-      const end = this.cursor + match.index + match[0].length;
-      const lineStart = this.text.lastIndexOf('\n', Math.max(0, end - 1)) + 1;
-      const lineEnd = this.text.indexOf('\n', end);
+      const found = this.search(waiter);
+      if (found === 'failed') continue; // that waiter was rejected; the next one may match
+      if (!found) return;
+      const { line, col, match } = found;
       // A match in an unfinished line (a prompt, or a line still arriving)
       // waits briefly for the rest of it, so reports show the whole line.
-      if (lineEnd === -1 && !acceptPartialLine) {
+      if (line === this.transcript.lines.length && !acceptPartialLine) {
         this.partialTimer ??= setTimeout(() => {
           this.partialTimer = undefined;
           this.checkWaiters(true);
         }, 100);
         return;
       }
-      const line = this.text.slice(lineStart, lineEnd === -1 ? undefined : lineEnd);
-      this.cursor = end;
-      waiter.resolve({ pattern: waiter.pattern, at: Date.now() - this.startedAt, text: match[0], line });
+      const text = this.lineText(line);
+      const end = col + match.index + match[0].length;
+      // An empty match at the end of a line moves on, so the next expectation cannot match the same spot forever.
+      this.cursor = end >= text.length && line < this.transcript.lines.length ? { line: line + 1, col: 0 } : { line, col: end };
+      waiter.resolve({ pattern: waiter.pattern, at: Date.now() - this.startedAt, text: match[0], line: text });
     }
   }
 
-  private onLine(line: TimedLine): void {
-    this.options.log?.write(formatTimedLine(line) + '\n');
-    if (this.failed) return;
-    for (const { pattern, kind } of this.failOn) {
-      if (!pattern.test(line.text)) continue;
-      this.fail(
-        kind === 'panic'
-          ? new GuestPanicError(`guest panicked: ${line.text.trim()}`)
-          : new ExpectationFailedError(`console matched --fail-on /${pattern.source}/: ${line.text.trim()}`),
+  /** The first match of the oldest waiter at or after the cursor, in lines not yet tried; 'failed' when the pattern could not be run (and its waiter was rejected). */
+  private search(waiter: Waiter): { line: number; col: number; match: RegExpExecArray } | 'failed' | undefined {
+    const done = this.transcript.lines.length;
+    if (this.searched.waiter !== waiter) this.searched = { waiter, upTo: this.cursor.line };
+    const first = Math.max(this.cursor.line, this.searched.upTo);
+    const texts: string[] = [];
+    for (let i = first; i <= done; i++) {
+      const text = this.lineText(i);
+      texts.push(i === this.cursor.line ? text.slice(this.cursor.col) : text);
+    }
+    let found: LineMatch | undefined;
+    try {
+      found = firstMatch([waiter.matcher], texts);
+    } catch (error) {
+      if (!(error instanceof PatternError)) throw error;
+      waiter.reject(new ExpectationFailedError(error.message));
+      return 'failed';
+    }
+    if (!found) {
+      this.searched.upTo = done;
+      return undefined;
+    }
+    const line = first + found.line;
+    return { line, col: line === this.cursor.line ? this.cursor.col : 0, match: found.match };
+  }
+
+  /** Text of line `index`; the transcript's length is the unfinished line. */
+  private lineText(index: number): string {
+    return index < this.transcript.lines.length ? this.transcript.lines[index]!.text : this.transcript.pending;
+  }
+
+  private onLines(lines: TimedLine[]): void {
+    for (const line of lines) this.options.log?.write(formatTimedLine(line) + '\n');
+    if (this.failed || lines.length === 0) return;
+    let hit: LineMatch | undefined;
+    try {
+      hit = firstMatch(
+        this.failOn.map((f) => f.pattern),
+        lines.map((l) => l.text),
       );
+    } catch (error) {
+      if (!(error instanceof PatternError)) throw error;
+      this.fail(new ExpectationFailedError(`--fail-on ${error.message}`));
       return;
     }
+    if (!hit) return;
+    const { kind, pattern } = this.failOn[hit.pattern]!;
+    const text = lines[hit.line]!.text.trim();
+    this.fail(
+      kind === 'panic'
+        ? new GuestPanicError(`guest panicked: ${text}`)
+        : new ExpectationFailedError(`console matched --fail-on /${pattern.source}/: ${text}`),
+    );
   }
 
   private armStallTimer(): void {

@@ -16,6 +16,12 @@ export function cleanConsoleText(text: string): string {
   return text.replace(/\r(?!\n)/g, '\n').replace(ESCAPES, '');
 }
 
+/**
+ * Longest line kept whole, in characters. A longer run of text without a
+ * newline is cut into lines this long, so one match never runs over more.
+ */
+export const MAX_LINE_CHARS = 64 * 1024;
+
 export class Transcript {
   readonly lines: TimedLine[] = [];
   private partial = '';
@@ -32,12 +38,18 @@ export class Transcript {
     const pieces = cleanConsoleText(text).split('\n');
     const done: TimedLine[] = [];
     pieces.forEach((piece, index) => {
+      this.partial += piece;
+      while (this.partial.length > MAX_LINE_CHARS) {
+        // Never cut a surrogate pair in two.
+        const cut = isHighSurrogate(this.partial.charCodeAt(MAX_LINE_CHARS - 1)) ? MAX_LINE_CHARS - 1 : MAX_LINE_CHARS;
+        done.push({ at: this.partialAt, text: this.partial.slice(0, cut) });
+        this.partial = this.partial.slice(cut);
+        this.partialAt = now;
+      }
       if (index < pieces.length - 1) {
-        done.push({ at: this.partialAt, text: this.partial + piece });
+        done.push({ at: this.partialAt, text: this.partial });
         this.partial = '';
         this.partialAt = now;
-      } else {
-        this.partial += piece;
       }
     });
     this.lines.push(...done);
@@ -69,6 +81,10 @@ export class Transcript {
     this.lines.push(line);
     return [line];
   }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 export function formatTimedLine(line: TimedLine): string {

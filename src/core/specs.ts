@@ -2,6 +2,7 @@
 // Each returns a typed value or throws a BadInputError naming the flag.
 import type { DiskSpec, PortMapping } from '../../platforms/platform.js';
 import { BadInputError } from './errors.js';
+import { patternProblem } from './patterns.js';
 
 /** `--publish [ip:]host:guest[/tcp|udp]`, linuxkit's syntax plus an optional bind address. */
 export function parsePublish(spec: string): PortMapping {
@@ -92,10 +93,13 @@ export function parseDuration(text: string, what: string): number {
   return Math.round(Number(match[1]) * factor);
 }
 
+/** A user's pattern: bounded in size (src/core/patterns.ts), compiled now so a bad one stops the run before it starts. */
 export function parseRegex(text: string, what: string): RegExp {
-  try {
-    return new RegExp(text);
-  } catch (error) {
-    throw new BadInputError(`${what} ${JSON.stringify(text)}: not a valid regular expression (${(error as Error).message})`);
-  }
+  const problem = patternProblem(text);
+  if (problem) throw new BadInputError(`${what} ${JSON.stringify(abbreviate(text))}: ${problem}`);
+  return new RegExp(text);
+}
+
+function abbreviate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

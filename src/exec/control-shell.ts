@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LkrunError, TimeoutError } from '../core/errors.js';
+import { lastLine } from '../core/text.js';
 
 export interface ExecResult {
   exitCode: number;
@@ -20,7 +21,7 @@ export class ExecError extends LkrunError {
     readonly command: string,
     readonly result: ExecResult,
   ) {
-    super(`exec ${JSON.stringify(command)} exited ${result.exitCode}${result.output.trim() ? `: ${lastLine(result.output)}` : ''}`);
+    super(`exec ${JSON.stringify(command)} exited ${result.exitCode}${result.output.trim() ? `: ${lastLine(result.output, 200)}` : ''}`);
   }
 }
 
@@ -151,9 +152,4 @@ export class ControlShell {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function lastLine(text: string): string {
-  const lines = text.trim().split('\n');
-  return lines[lines.length - 1]!.slice(0, 200);
 }

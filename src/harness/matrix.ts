@@ -1,9 +1,11 @@
 // The job matrix: suites × targets, filtered by --target and --grep, and cut
 // into deterministic shards so several CI machines share one suite run.
 import type { Arch } from '../image/types.js';
+import { resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
+import { boundedExec, PatternError } from '../core/patterns.js';
 import type { JobPlan } from './results.js';
-import { imageFor, type Suite, type Target } from './suite.js';
+import { imageFor, SuiteError, type Suite, type Target } from './suite.js';
 
 export interface MatrixJob extends JobPlan {
   suiteDef: Suite;
@@ -15,6 +17,15 @@ export function parseTarget(text: string): Target {
   if (!m) throw new BadInputError(`--target ${JSON.stringify(text)}: expected PLATFORM[/ARCH], e.g. qemu/aarch64`);
   const arch = ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, Arch>)[m[2] ?? ''] ?? (m[2] as Arch | undefined) ?? 'x86_64';
   return { platform: m[1]!, arch };
+}
+
+function grepMatches(grep: RegExp, id: string): boolean {
+  try {
+    return boundedExec(grep, id) !== null;
+  } catch (error) {
+    if (error instanceof PatternError) throw new BadInputError(`--grep ${error.message}`);
+    throw error;
+  }
 }
 
 export interface Shard {
@@ -32,13 +43,21 @@ export function parseShard(text: string): Shard {
 }
 
 export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep?: RegExp; shard?: Shard } = {}): MatrixJob[] {
-  const ids = new Set<string>();
+  const ids = new Map<string, Suite>();
   let jobs: MatrixJob[] = [];
   for (const suite of suites) {
     for (const target of options.targets?.length ? options.targets : suite.targets) {
       const id = `${suite.name} ${target.platform}/${target.arch}`;
-      if (ids.has(id)) continue;
-      ids.add(id);
+      const earlier = ids.get(id);
+      // The same file named twice is one suite; two files sharing a name would
+      // share job ids, logs and report entries, so one would silently vanish.
+      if (earlier && resolve(earlier.file) !== resolve(suite.file)) {
+        throw new SuiteError(
+          `${suite.where.name}: suite name "${suite.name}" is also the name of ${earlier.where.name.replace(/:\d+:\d+$/, '')}; give each suite its own name`,
+        );
+      }
+      if (earlier) continue;
+      ids.set(id, suite);
       jobs.push({
         id,
         suite: suite.name,
@@ -51,7 +70,16 @@ export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep
       });
     }
   }
-  if (options.grep) jobs = jobs.filter((j) => options.grep!.test(j.id));
+  if (options.grep) {
+    const all = jobs;
+    jobs = jobs.filter((j) => grepMatches(options.grep!, j.id));
+    if (jobs.length === 0 && all.length > 0) {
+      const some = all.slice(0, 3).map((j) => JSON.stringify(j.id));
+      throw new BadInputError(
+        `--grep /${options.grep.source}/ selects none of the ${all.length} jobs (${some.join(', ')}${all.length > 3 ? ', …' : ''})`,
+      );
+    }
+  }
   if (options.shard) {
     // Round-robin over the sorted ids: every job lands in exactly one shard,
     // whatever the order suites were named in, and shards stay balanced.

@@ -17,6 +17,8 @@ export interface StepResult {
   durationMs: number;
   /** One line: why it failed. */
   error?: string;
+  /** One line: why it was skipped, when a reason is known (the platform cannot do it). */
+  reason?: string;
   /** One line: what it saw (the matched console line, the NTP stratum, the exec output's last line). */
   detail?: string;
 }

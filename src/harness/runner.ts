@@ -6,10 +6,10 @@ import { join, resolve } from 'node:path';
 import { launch, type LaunchedMachine } from '../launch.js';
 import { InterruptedError, LkrunError, TimeoutError, type ExitCodeName } from '../core/errors.js';
 import { redact } from '../core/redact.js';
-import { targetUnavailable } from '../../platforms/registry.js';
+import { platformEntry, targetUnavailable } from '../../platforms/registry.js';
 import type { MatrixJob } from './matrix.js';
 import { countJobs, type Attempt, type JobResult, type Reporter, type RunSummary, type StepResult } from './results.js';
-import { runStep } from './steps.js';
+import { runStep, unsupportedStep } from './steps.js';
 
 export interface RunnerOptions {
   jobs: number;
@@ -142,7 +142,9 @@ async function runAttempt(
         stallTimeoutMs: suite.stallTimeoutMs,
         log: join(outDir, consoleLog),
         accel: options.launchDefaults?.accel,
-        platformOptions: job.target.options,
+        platformOptions: suite.snapshotAt
+          ? { ...job.target.options, snapshot: { at: suite.snapshotAt, syncClock: suite.snapshotSyncClock } }
+          : job.target.options,
         signal: budget.signal,
       });
       Object.assign(info, machine.info);
@@ -161,8 +163,14 @@ async function runAttempt(
       detail: [info.format, info.arch, info.accel].filter(Boolean).join(', '),
     });
 
+    const capabilities = platformEntry(job.platform).capabilities;
     for (const [i, step] of suite.steps.entries()) {
       const stepStart = Date.now() - t0;
+      const unsupported = unsupportedStep(step, job.platform, capabilities);
+      if (unsupported) {
+        record({ name: step.name, kind: step.kind, status: 'skipped', startMs: stepStart, durationMs: 0, reason: unsupported });
+        continue;
+      }
       try {
         const detail = await raceAbort(runStep(machine, step, budget.signal), budget.signal);
         record({ name: step.name, kind: step.kind, status: 'passed', startMs: stepStart, durationMs: Date.now() - t0 - stepStart, detail });

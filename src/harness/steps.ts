@@ -2,9 +2,12 @@
 // a one-line detail of what it saw, or throws an error whose message says why
 // it failed. The API does the work; this only maps YAML steps onto it.
 import { execa } from 'execa';
+import type { Capabilities } from '../../platforms/platform.js';
 import type { LaunchedMachine } from '../launch.js';
 import { ExpectationFailedError, TimeoutError } from '../core/errors.js';
+import { boundedExec } from '../core/patterns.js';
 import type { Step } from './suite.js';
+import { lastLine } from '../core/text.js';
 
 /** Timeouts for steps that name none (the job's own timeout still bounds them). */
 export const DEFAULT_STEP_TIMEOUT_MS: Record<Step['kind'], number> = {
@@ -19,6 +22,39 @@ export const DEFAULT_STEP_TIMEOUT_MS: Record<Step['kind'], number> = {
   poweroff: 30_000,
 };
 
+type Need = 'exec' | 'publish' | 'consoleInput';
+
+/** What a step needs of the platform beyond a console to watch. */
+const NEEDS: Record<Step['kind'], Need | undefined> = {
+  expect: undefined,
+  exec: 'exec',
+  'wait-until': 'exec',
+  // Powering off asks the guest through its control console.
+  poweroff: 'exec',
+  tcp: 'publish',
+  ntp: 'publish',
+  http: 'publish',
+  send: 'consoleInput',
+  host: undefined,
+};
+
+const NEED_WORDS: Record<Need, string> = {
+  exec: 'run commands in the guest',
+  publish: 'publish guest ports',
+  consoleInput: 'type into the console',
+};
+
+/**
+ * Why `platform` cannot run this step (the platform's own words when it gives
+ * them), or undefined when it can: such a step is skipped, not failed.
+ */
+export function unsupportedStep(step: Step, platform: string, capabilities: Capabilities): string | undefined {
+  // An http step on a full URL reaches no guest port.
+  const need = step.kind === 'http' && step.url !== undefined ? undefined : NEEDS[step.kind];
+  if (!need || capabilities[need]) return undefined;
+  return capabilities.missing?.[need] ?? `${platform} cannot ${NEED_WORDS[need]}`;
+}
+
 export async function runStep(machine: LaunchedMachine, step: Step, signal: AbortSignal): Promise<string | undefined> {
   const timeoutMs = step.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS[step.kind];
   switch (step.kind) {
@@ -28,20 +64,20 @@ export async function runStep(machine: LaunchedMachine, step: Step, signal: Abor
     }
     case 'exec': {
       const result = await machine.exec(step.command, { timeoutMs });
-      const last = result.output.trim().split('\n').pop() ?? '';
+      const last = lastLine(result.output, 200);
       if (result.exitCode !== step.exitCode) {
         throw new ExpectationFailedError(`exited ${result.exitCode}, expected ${step.exitCode}${last ? `: ${last}` : ''}`);
       }
-      if (step.expectOutput && !step.expectOutput.test(result.output)) {
+      if (step.expectOutput && boundedExec(step.expectOutput, result.output) === null) {
         throw new ExpectationFailedError(
           `output does not match /${step.expectOutput.source}/: ${JSON.stringify(result.output.slice(0, 200))}`,
         );
       }
-      return `exit ${result.exitCode}${last ? `: ${last.slice(0, 120)}` : ''}`;
+      return `exit ${result.exitCode}${last ? `: ${lastLine(last)}` : ''}`;
     }
     case 'wait-until': {
       const output = await machine.waitUntilSucceeds(step.command, { timeoutMs, intervalMs: step.intervalMs });
-      return output.trim().split('\n').pop()?.slice(0, 120);
+      return lastLine(output) || undefined;
     }
     case 'tcp': {
       const { connectMs } = await machine.probe.tcp(step.port, { timeoutMs });
@@ -91,9 +127,9 @@ async function runHostCommand(
     cancelSignal: signal,
     stdin: 'ignore',
   });
-  const last = (result.all ?? '').trim().split('\n').pop() ?? '';
+  const last = lastLine(result.all, 200);
   if (result.timedOut) throw new TimeoutError(`host command did not finish within ${timeoutMs / 1000}s`);
   if (result.exitCode !== 0)
     throw new ExpectationFailedError(`host command exited ${result.exitCode ?? result.signal}${last ? `: ${last}` : ''}`);
-  return last.slice(0, 120) || undefined;
+  return lastLine(last) || undefined;
 }

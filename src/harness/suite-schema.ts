@@ -1,8 +1,10 @@
 // The JSON Schemas a suite file is checked against: one for the file, one per
 // step kind. Kept as data so the README can point at one place.
+import { MAX_PATTERN_CHARS } from '../core/patterns.js';
 
 const duration = { type: ['string', 'number'], pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)?$' } as const;
-const regex = { type: 'string', format: 'regex' } as const;
+// Patterns are bounded in size so matching stays fast (src/core/patterns.ts).
+const regex = { type: 'string', maxLength: MAX_PATTERN_CHARS, format: 'regex' } as const;
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 const common = { name: { type: 'string' }, timeout: duration } as const;
 
@@ -88,6 +90,8 @@ export const SUITE_SCHEMA = {
     timeout: duration,
     'stall-timeout': duration,
     'fail-on': { type: 'array', items: regex },
+    'snapshot-at': regex,
+    'snapshot-sync-clock': { type: 'boolean' },
     steps: { type: 'array', minItems: 1, items: { type: 'object' } },
   },
 } as const;

@@ -3,9 +3,10 @@
 import AjvModule, { type ErrorObject } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { Arch } from '../image/types.js';
 import { BadInputError } from '../core/errors.js';
+import { MAX_PATTERN_CHARS, patternProblem } from '../core/patterns.js';
 import { parseDuration } from '../core/specs.js';
 import { STEP_KINDS, STEP_SCHEMAS, SUITE_SCHEMA, type StepKind } from './suite-schema.js';
 
@@ -39,7 +40,13 @@ export interface Suite {
   timeoutMs: number;
   stallTimeoutMs?: number;
   failOn: RegExp[];
+  /** QEMU: boot once to the first console match of this pattern, then restore every later job from there. */
+  snapshotAt?: RegExp;
+  /** After a restore, set the guest's clock from the host through the control shell. */
+  snapshotSyncClock?: boolean;
   steps: Step[];
+  /** `file:line:col` of the parts later checks point at (names across suites, images once resolved). */
+  where: { name: string; image: Partial<Record<Arch | 'any', string>>; steps: string[] };
 }
 
 export const DEFAULT_TARGETS: Target[] = [{ platform: 'qemu', arch: 'x86_64' }];
@@ -56,15 +63,25 @@ const validateStep = Object.fromEntries(
 ) as Record<StepKind, ReturnType<typeof ajv.compile>>;
 
 function isRegex(text: string): boolean {
-  try {
-    new RegExp(text);
-    return true;
-  } catch {
-    return false;
-  }
+  // Too long is maxLength's complaint; do not even parse it.
+  return text.length > MAX_PATTERN_CHARS || patternProblem(text) === undefined;
 }
 
 export class SuiteError extends BadInputError {}
+
+/** Aliases a suite may expand; a real suite needs a handful, an alias bomb billions. */
+const MAX_ALIAS_EXPANSIONS = 100;
+
+function firstAliasOffset(doc: Document): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
 
 export function loadSuite(file: string): Suite {
   let text: string;
@@ -89,7 +106,16 @@ export function parseSuite(text: string, file: string): Suite {
     const e = doc.errors[0]!;
     throw new SuiteError(`${at(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`);
   }
-  const data = doc.toJS() as Record<string, unknown> | null;
+  let data: Record<string, unknown> | null;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }) as Record<string, unknown> | null;
+  } catch (error) {
+    // The yaml package's guard against alias bombs ("billion laughs").
+    if (!(error instanceof ReferenceError)) throw error;
+    throw new SuiteError(
+      `${at(firstAliasOffset(doc))}: YAML: aliases expand too much (over ${MAX_ALIAS_EXPANSIONS} copies); write the values out instead`,
+    );
+  }
   if (!data || typeof data !== 'object' || Array.isArray(data))
     throw new SuiteError(`${file}:1:1: a suite is a mapping with at least image and steps`);
 
@@ -151,12 +177,14 @@ function describe(errors: ErrorObject[], prefix: (string | number)[], doc: Docum
         : e.keyword === 'required'
           ? `missing "${(e.params as { missingProperty: string }).missingProperty}"`
           : e.keyword === 'format' && e.params.format === 'regex'
-            ? 'not a valid regular expression'
-            : e.keyword === 'pattern'
-              ? `${e.message} (got ${JSON.stringify(valueAt(doc, path))})`
-              : e.keyword === 'enum'
-                ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
-                : (e.message ?? e.keyword);
+            ? (patternProblem(String(valueAt(doc, path))) ?? 'not a valid regular expression')
+            : e.keyword === 'maxLength' && e.params.limit === MAX_PATTERN_CHARS
+              ? `pattern is ${String(valueAt(doc, path)).length} characters long; at most ${MAX_PATTERN_CHARS} are allowed, to keep matching fast`
+              : e.keyword === 'pattern'
+                ? `${e.message} (got ${JSON.stringify(valueAt(doc, path))})`
+                : e.keyword === 'enum'
+                  ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
+                  : (e.message ?? e.keyword);
     const line = `${at(nodeOffset(doc, keyPath, e.keyword === 'additionalProperties'))}: ${where}: ${message}`;
     if (!seen.has(`${where}`)) out.push(line);
     seen.add(where);
@@ -264,20 +292,55 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
         throw new SuiteError(`${at(nodeOffset(doc, ['steps', i]))}: no step kind (expected one of ${STEP_KINDS.join(', ')})`);
     }
   });
+  const publish = (data.publish as string[] | undefined) ?? [];
+  checkProbedPortsPublished(steps, publish, (i) => at(nodeOffset(doc, ['steps', i])));
+  const where: Suite['where'] = {
+    name: at(nodeOffset(doc, data.name === undefined ? [] : ['name'])),
+    image: Object.fromEntries(Object.keys(image).map((arch) => [arch, at(nodeOffset(doc, arch === 'any' ? ['image'] : ['image', arch]))])),
+    steps: steps.map((_, i) => at(nodeOffset(doc, ['steps', i]))),
+  };
   return {
     name: (data.name as string | undefined) ?? basename(file, extname(file)),
     file,
+    where,
     image,
     targets,
-    publish: (data.publish as string[] | undefined) ?? [],
+    publish,
     data: data.data as string | undefined,
     cpus: data.cpus as number | undefined,
     mem: data.mem as number | string | undefined,
     timeoutMs: dur(data.timeout, ['timeout']) ?? DEFAULT_SUITE_TIMEOUT_MS,
     stallTimeoutMs: dur(data['stall-timeout'], ['stall-timeout']),
     failOn: ((data['fail-on'] as string[] | undefined) ?? []).map((p) => new RegExp(p)),
+    snapshotAt: data['snapshot-at'] === undefined ? undefined : new RegExp(data['snapshot-at'] as string),
+    snapshotSyncClock: data['snapshot-sync-clock'] as boolean | undefined,
     steps,
   };
+}
+
+/**
+ * A probe step reaches the guest only through a port the suite publishes:
+ * `ntp` needs it as udp, `tcp` and `http PORT` as tcp.
+ */
+function checkProbedPortsPublished(steps: Step[], publish: string[], at: (index: number) => string): void {
+  const published = new Set(
+    publish.map((spec) => {
+      const m = /(\d+)(?:\/(tcp|udp))?$/.exec(spec)!;
+      return `${Number(m[1])}/${m[2] ?? 'tcp'}`;
+    }),
+  );
+  steps.forEach((step, i) => {
+    const needed =
+      step.kind === 'ntp'
+        ? `${step.port}/udp`
+        : step.kind === 'tcp' || (step.kind === 'http' && step.port !== undefined)
+          ? `${step.port}/tcp`
+          : undefined;
+    if (needed && !published.has(needed))
+      throw new SuiteError(
+        `${at(i)}: steps[${i}] (${step.name}): guest port ${needed} is not published; add "${needed}" to the suite's publish list`,
+      );
+  });
 }
 
 export function imageFor(suite: Suite, arch: Arch): string | undefined {

@@ -114,6 +114,9 @@ async function inspectGpt(
     if (end > src.size) throw truncated(`GPT partition ${i + 1}`, end);
     if (!esp && type.equals(ESP_GUID)) esp = { start: first * sectorSize, end };
   }
+  // The backup header sits in the disk's last sector: a disk cut short loses it first.
+  const backupLba = u64le(header, 32);
+  if (backupLba > 1 && (backupLba + 1) * sectorSize > src.size) throw truncated('backup GPT header', (backupLba + 1) * sectorSize);
   if (!esp) return { scheme: 'gpt', uefi: false };
   const arch = await efiLoaderArch(src, esp.start, esp.end - esp.start);
   return { scheme: 'gpt', uefi: true, ...(arch ? { arch } : {}) };

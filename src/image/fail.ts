@@ -3,7 +3,9 @@
 import { BadInputError } from '../core/errors.js';
 
 export function imageError(given: string, what: string, cause?: unknown): BadInputError {
-  return new BadInputError(`image ${given}: ${what}`, cause === undefined ? undefined : { cause });
+  // A file name may hold a newline or other control characters: escaped, the message stays one line.
+  const message = `image ${given}: ${what}`.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return new BadInputError(message, cause === undefined ? undefined : { cause });
 }
 
 /**
@@ -46,3 +48,10 @@ export function fsError(given: string, file: string, error: unknown): BadInputEr
  * Detectors catch it and fall back; it never reaches the user.
  */
 export class NotReadable extends Error {}
+
+/**
+ * Internal: what is wrong inside a file's structure ("gzip member at byte 0 is
+ * cut: ..."), thrown by the integrity checks. The caller, which knows which
+ * file it was and what it was for, words it as a BadInputError.
+ */
+export class Corrupt extends Error {}

@@ -7,17 +7,19 @@ import { stat } from 'node:fs/promises';
 import { resolve as absolute } from 'node:path';
 import { LkrunError } from '../core/errors.js';
 import type { ArchEvidence } from './arch.js';
-import { inspectDisk } from './disk.js';
-import { fsError, imageError, NotReadable } from './fail.js';
+import { type DiskInfo, inspectDisk } from './disk.js';
+import { Corrupt, fsError, imageError, NotReadable } from './fail.js';
 import { inspectGzip } from './gcp.js';
-import { isGzip } from './gzip.js';
+import { isGzip, verifyGzipMember } from './gzip.js';
 import { inspectIso, isIso, ISO_MAGIC_OFFSET } from './iso.js';
-import { inspectKernel, NOT_A_KERNEL, type KernelInfo } from './kernel.js';
+import { checkInitrd } from './initrd.js';
+import { checkKernel, inspectKernel, NOT_A_KERNEL, type KernelInfo } from './kernel.js';
+import { checkSquashfs } from './squashfs.js';
 import { companion, companionPrefix, hasOutputSuffix, imageName } from './names.js';
-import { isQcow2, Qcow2Guest, readQcow2Header } from './qcow2.js';
+import { checkQcow2Clusters, isQcow2, Qcow2Guest, readQcow2Header } from './qcow2.js';
 import { FileSource, hasBytes, withFile } from './source.js';
 import type { Image, ResolveOptions } from './types.js';
-import { isVmdk } from './vmdk.js';
+import { isVmdk, openVmdk } from './vmdk.js';
 
 export const EXPECTED_FORMATS =
   'an ISO 9660 image, a raw disk (MBR/GPT), qcow2, VMDK, a GCP .img.tar.gz, ' +
@@ -26,9 +28,11 @@ export const EXPECTED_FORMATS =
 const MAX_CMDLINE = 64 * 1024;
 
 /**
- * Finds and inspects the image at `pathOrPrefix`. Reads only headers and a few
- * sectors. Every failure is a BadInputError whose message starts
- * `image <pathOrPrefix>: `. Paths in `files` are absolute.
+ * Finds and inspects the image at `pathOrPrefix`, and checks that it is whole:
+ * headers, tables and sizes against the file; gzip streams of initrds, gzip'd
+ * kernels and GCP tarballs are inflated to their end without keeping the output.
+ * Every failure is a BadInputError whose message starts `image <pathOrPrefix>: `
+ * and escapes control characters. Paths in `files` are absolute.
  */
 export async function resolveImage(pathOrPrefix: string, opts: ResolveOptions = {}): Promise<Image> {
   const given = pathOrPrefix;
@@ -121,6 +125,7 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
 
   if (isQcow2(head)) {
     const header = await readQcow2Header(src, given);
+    await checkQcow2Clusters(src, header, given);
     let disk: Awaited<ReturnType<typeof inspectDisk>>;
     try {
       disk = await inspectDisk(new Qcow2Guest(src, header, given), given);
@@ -139,14 +144,24 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
   }
 
   if (isVmdk(head)) {
-    const uefi = Boolean(opts.uefi) || /-efi\.vmdk$/i.test(given);
-    return image({ format: 'vmdk', boot: uefi ? 'uefi' : 'bios', files: { disk: file }, diskFormat: 'vmdk' });
+    const disk = await inspectVmdk(given, src);
+    // The name only decides when the disk inside cannot be read (differencing or VMFS sparse extents).
+    const uefi = Boolean(opts.uefi) || (disk ? disk.uefi : /-efi\.vmdk$/i.test(given));
+    return image({
+      format: 'vmdk',
+      boot: uefi ? 'uefi' : 'bios',
+      ...archFields(disk?.arch),
+      ...(disk ? { firmware: { bios: !disk.uefi, uefi: disk.uefi } } : {}),
+      files: { disk: file },
+      diskFormat: 'vmdk',
+    });
   }
 
   let gzipNote: string | undefined;
   if (isGzip(head)) {
     const content = await inspectGzip(src);
     if (content.kind === 'gcp') {
+      await verifyGzip(given, src);
       const uefi = Boolean(opts.uefi) || Boolean(content.uefi);
       return image({
         format: 'gcp',
@@ -182,6 +197,36 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
   throw imageError(given, `unknown format (${gzipNote ?? sniff(head)}), expected ${EXPECTED_FORMATS}`);
 }
 
+/** A GCP tarball is uploaded whole: a cut or corrupt gzip stream would only fail there, late. */
+async function verifyGzip(given: string, src: FileSource): Promise<void> {
+  try {
+    await verifyGzipMember(src, 0);
+  } catch (error) {
+    if (error instanceof Corrupt) throw imageError(given, `GCP image is truncated or corrupt: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Checks the VMDK and its extents, then reads the partition table of the disk inside. */
+async function inspectVmdk(given: string, src: FileSource): Promise<DiskInfo | undefined> {
+  let vmdk: Awaited<ReturnType<typeof openVmdk>>;
+  try {
+    vmdk = await openVmdk(src, given);
+  } catch (error) {
+    if (error instanceof Corrupt) throw imageError(given, error.message);
+    throw error;
+  }
+  try {
+    return vmdk.guest ? await inspectDisk(vmdk.guest, given) : undefined;
+  } catch (error) {
+    if (error instanceof Corrupt) throw imageError(given, error.message);
+    if (error instanceof NotReadable) return undefined;
+    throw error;
+  } finally {
+    await vmdk.close();
+  }
+}
+
 /** The path does not exist: it is a prefix NAME, unless it is plainly a file name. */
 async function resolveMissing(given: string, opts: ResolveOptions): Promise<Image> {
   if (opts.force === 'iso' || companionPrefix(given) || hasOutputSuffix(given)) {
@@ -211,6 +256,7 @@ async function resolvePrefix(given: string, prefix: string, kernelPath: string, 
     kernel = await withFileMapped(given, kernelPath, inspectKernel);
     if (!kernel) throw imageError(given, kernelPath === given ? NOT_A_KERNEL : `${kernelPath} is ${NOT_A_KERNEL}`);
   }
+  await verifyFile(given, kernelPath, 'kernel', checkKernel);
 
   const hasInitrd = opts.force !== 'squashfs' && Boolean(await statOrUndefined(given, initrd));
   const hasSquashfs = opts.force !== 'kernel' && !hasInitrd && Boolean(await statOrUndefined(given, squashfs));
@@ -221,6 +267,7 @@ async function resolvePrefix(given: string, prefix: string, kernelPath: string, 
   }
   const rootfs = hasInitrd ? initrd : squashfs;
   await requireFile(given, rootfs, 'expected a non-empty file');
+  await verifyFile(given, rootfs, hasInitrd ? 'initrd' : 'squashfs', hasInitrd ? checkInitrd : checkSquashfs);
 
   let cmdline: string | undefined;
   const cst = await statOrUndefined(given, cmdlinePath);
@@ -269,6 +316,16 @@ async function requireFile(given: string, file: string, expected: string): Promi
   if (!st.isFile()) throw imageError(given, `${file} is a ${fileKind(st)}, ${expected}`);
   if (st.size === 0) throw imageError(given, `${file} is empty (0 bytes), ${expected}`);
   await withFileMapped(given, file, async () => undefined);
+}
+
+/** Runs an integrity check on `file`; a Corrupt finding becomes a one-line BadInputError naming the file. */
+async function verifyFile(given: string, file: string, role: string, check: (src: FileSource) => Promise<void>): Promise<void> {
+  try {
+    await withFileMapped(given, file, check);
+  } catch (error) {
+    if (!(error instanceof Corrupt)) throw error;
+    throw imageError(given, `${role}${file === given ? '' : ` ${file}`} is truncated or corrupt: ${error.message}`);
+  }
 }
 
 async function withFileMapped<T>(given: string, file: string, fn: (src: FileSource) => Promise<T>): Promise<T> {

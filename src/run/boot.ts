@@ -52,6 +52,12 @@ export async function startMachine<O extends BootOptions>(
   run: Run,
 ): Promise<StartedMachine> {
   const machine = await platform.boot(image, options, run);
+  // The platform registered cleanups for what it created; the machine's own
+  // teardown (idempotent) comes first, so a platform that keeps state in the
+  // Machine object is stopped before its resources are deleted.
+  run.defer(`tear down ${platform.name} machine`, () => machine.teardown());
+  // A restored guest's console up to its snapshot point comes first, so expectations before that point still match in order.
+  if (machine.replayedConsole) monitor.replay(machine.replayedConsole);
   monitor.attach(machine.console);
   const ended = machine.exited.then(async (exit) => {
     await Promise.race([monitor.ended, delay(1000)]);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { buildMatrix, parseShard, parseTarget } from '../../harness/matrix.js';
 import { createReporter } from '../../harness/reporters/index.js';
 import type { RunSummary } from '../../harness/results.js';
+import { checkImages } from '../../harness/preflight.js';
 import { runMatrix } from '../../harness/runner.js';
 import { loadSuite } from '../../harness/suite.js';
 import { BadInputError, ExitCode, type InterruptedError } from '../../core/errors.js';
@@ -68,16 +69,18 @@ EXIT CODES
         grep: flags.grep === undefined ? undefined : parseRegex(flags.grep, '--grep'),
         shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
       });
-      if (flags.list) {
-        for (const job of matrix) this.log(job.id);
-        return await exit.with(0);
-      }
+      // Everything a run would refuse is refused before --list prints, too.
+      await checkImages(matrix);
       const jobs = whole(flags.jobs ?? String(cpus().length), '--jobs', 1);
       const retries = whole(flags.retries, '--retries', 0);
       const reporters = (flags.reporter?.length ? flags.reporter : ['pretty']).map((name) =>
         createReporter(name as never, { outDir: flags.out, stream: process.stdout, color: process.stdout.isTTY === true }),
       );
       const accel = flags.accel === undefined ? undefined : requestedAccel(flags.accel);
+      if (flags.list) {
+        for (const job of matrix) this.log(job.id);
+        return await exit.with(0);
+      }
       await collectGarbage(undefined, { localOnly: true }).catch(() => []);
       const summary = await runMatrix(matrix, {
         jobs,

@@ -62,7 +62,7 @@ function pct(ms: number, axisMs: number): string {
 function segment(step: StepResult, offsetMs: number, axisMs: number, earlier: boolean): string {
   const cls = ['seg', step.status, step.kind === 'boot' ? 'boot' : '', earlier ? 'earlier' : ''].filter(Boolean).join(' ');
   const mark = step.status === 'failed' ? '✗ ' : '';
-  const note = step.error ?? step.detail;
+  const note = step.error ?? step.reason ?? step.detail;
   const title = h(`${oneLine(step.name)} — ${duration(step.durationMs)} (${step.status})`) + (note ? `&#10;${h(oneLine(note))}` : '');
   return `<div class="${cls}" style="left:${pct(offsetMs + step.startMs, axisMs)};width:${pct(step.durationMs, axisMs)}" data-ms="${Math.round(step.durationMs)}" title="${title}"><span>${h(mark + oneLine(step.name))} <b>${h(duration(step.durationMs))}</b></span></div>`;
 }
@@ -126,7 +126,7 @@ function stepsTable(attempt: Attempt): string {
   if (attempt.steps.length === 0) return '<p class="muted">No step ran.</p>';
   const rows = attempt.steps.map(
     (s, i) =>
-      `<tr class="st-${s.status}"><td class="num">${i + 1}</td><td>${h(oneLine(s.name))}</td><td class="k">${h(s.kind)}</td><td class="k"><span class="badge ${s.status}">${s.status}</span></td><td class="num">${h(since(s.startMs))}</td><td class="num">${s.status === 'skipped' && s.durationMs === 0 ? '–' : h(duration(s.durationMs))}</td><td class="${s.error ? 'err' : 'muted'}">${h(oneLine(s.error ?? s.detail ?? ''))}</td></tr>`,
+      `<tr class="st-${s.status}"><td class="num">${i + 1}</td><td>${h(oneLine(s.name))}</td><td class="k">${h(s.kind)}</td><td class="k"><span class="badge ${s.status}">${s.status}</span></td><td class="num">${h(since(s.startMs))}</td><td class="num">${s.status === 'skipped' && s.durationMs === 0 ? '–' : h(duration(s.durationMs))}</td><td class="${s.error ? 'err' : 'muted'}">${h(oneLine(s.error ?? (s.reason ? `skipped: ${s.reason}` : (s.detail ?? ''))))}</td></tr>`,
   );
   return `<table class="steps"><thead><tr><th>#</th><th>Step</th><th>Kind</th><th>Status</th><th>Start</th><th>Time</th><th>Detail</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }

@@ -11,7 +11,7 @@ const ORDER: Record<string, string[]> = {
   counts: ['total', 'passed', 'failed', 'errors', 'skipped', 'flaky'],
   job: ['id', 'suite', 'suiteFile', 'platform', 'arch', 'image', 'status', 'reason', 'durationMs', 'info', 'attempts'],
   attempt: ['number', 'status', 'reason', 'errorKind', 'startedAt', 'durationMs', 'steps', 'consoleLog', 'consoleTail'],
-  step: ['name', 'kind', 'status', 'startMs', 'durationMs', 'error', 'detail'],
+  step: ['name', 'kind', 'status', 'startMs', 'durationMs', 'error', 'reason', 'detail'],
 };
 
 /** Known keys in the model's order, any others after them sorted; nested plain objects sorted. */

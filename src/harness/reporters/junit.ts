@@ -38,7 +38,7 @@ function systemOut(job: JobResult, outDir: string): string | undefined {
   const attempt = finalAttempt(job);
   for (const step of attempt?.steps ?? []) {
     const time = step.status === 'skipped' ? '' : ` ${duration(step.durationMs)}`;
-    const note = step.error ?? step.detail;
+    const note = step.error ?? step.reason ?? step.detail;
     lines.push(`${step.status.padEnd(7)} ${oneLine(step.name)}${time}${note ? ` — ${oneLine(note)}` : ''}`);
   }
   for (const a of job.attempts) if (a.consoleLog) lines.push(`[[ATTACHMENT|${logPath(outDir, a.consoleLog)}]]`);

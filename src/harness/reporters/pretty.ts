@@ -71,7 +71,12 @@ export class PrettyReporter implements Reporter {
     const mark = this.statusPaint(step.status)(STEP_MARK[step.status]);
     const time =
       step.status === 'skipped' && step.durationMs === 0 ? this.paint.gray('not run') : this.paint.dim(duration(step.durationMs));
-    const why = step.status === 'failed' && step.error ? this.paint.red(` — ${oneLine(step.error)}`) : '';
+    const why =
+      step.status === 'failed' && step.error
+        ? this.paint.red(` — ${oneLine(step.error)}`)
+        : step.status === 'skipped' && step.reason
+          ? this.paint.gray(` — skipped: ${oneLine(step.reason)}`)
+          : '';
     this.line(`  ${prefix}${mark} ${oneLine(step.name)}  ${time}${why}`);
   }
 
@@ -153,7 +158,11 @@ function stepsCell(job: JobResult): string {
   const failed = failedStep(attempt);
   const cells: string[] = [];
   for (const step of attempt.steps) {
-    if (step.status === 'skipped') continue;
+    // A step the platform cannot do is named, so a pass never hides that it did not run.
+    if (step.status === 'skipped') {
+      if (step.reason) cells.push(`- ${fit(oneLine(step.name), MAX_STEP_NAME)} skipped`);
+      continue;
+    }
     const at = duration(step.startMs + step.durationMs);
     if (step === failed) {
       cells.push(`✗ ${fit(oneLine(step.name), MAX_STEP_NAME)} at ${at}${step.error ? `: ${oneLine(step.error)}` : ''}`);

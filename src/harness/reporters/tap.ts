@@ -40,7 +40,7 @@ function subtest(job: JobResult, attempt: Attempt): string[] {
   attempt.steps.forEach((step, n) => {
     const name = escapeDescription(step.name);
     if (step.status === 'skipped') {
-      out.push(`${i}ok ${n + 1} - ${name} # SKIP ${escapeDescription(step.error ?? 'not run')}`);
+      out.push(`${i}ok ${n + 1} - ${name} # SKIP ${escapeDescription(step.reason ?? step.error ?? 'not run')}`);
     } else if (step.status === 'passed') {
       out.push(`${i}ok ${n + 1} - ${name}`);
     } else {
