@@ -24,6 +24,7 @@ const api = async (method: string, path: string, body?: unknown, headers: Record
     headers,
   });
   const text = await r.text();
+  // biome-ignore lint/suspicious/noExplicitAny: tests read deep fields of Google's JSON shapes
   return { status: r.status, headers: r.headers, json: text ? (JSON.parse(text) as Record<string, any>) : undefined };
 };
 
