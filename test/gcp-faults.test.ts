@@ -201,6 +201,10 @@ needsImage('kill -9 and the ledger gone: lkrun gc gcp sweeps by label', async (t
   await killedRun();
   rmSync(join(TEST_ENV.XDG_STATE_HOME, 'lkrun', 'runs'), { recursive: true, force: true });
   t.not((await emulator.leftovers()).instances.length, 0);
+  // Younger than the default --older-than 1h: it may be a run on another machine, so it stays.
+  const young = await lkrun(['gc', 'gcp', '--project', 'p', '--zone', 'us-central1-a', '--bucket', 'bkt'], { env: gcpEnv(emulator) });
+  t.is(young.exitCode, 0, young.all);
+  t.is((await emulator.leftovers()).instances.length, 1);
   const r = await lkrun(['gc', 'gcp', '--project', 'p', '--zone', 'us-central1-a', '--bucket', 'bkt', '--older-than', '0'], {
     env: gcpEnv(emulator),
   });
@@ -209,7 +213,7 @@ needsImage('kill -9 and the ledger gone: lkrun gc gcp sweeps by label', async (t
   t.deepEqual(await emulator.leftovers(), NOTHING);
 });
 
-test.serial('lkrun gc gcp leaves resources younger than --older-than alone', async (t) => {
+test.serial('lkrun gc gcp: a bad --older-than is one line, exit 2', async (t) => {
   const r = await lkrun(['gc', 'gcp', '--project', 'p', '--older-than', 'soon'], { env: gcpEnv(emulator) });
   t.is(r.exitCode, 2);
   t.regex(r.stderr, /--older-than "soon"/);
