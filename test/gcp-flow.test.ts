@@ -1,10 +1,10 @@
 // lkrun gcp against the emulator whose instances really boot under QEMU (TCG):
 // the whole flow with the bundled ntpd disk, then nothing left behind.
 import test from 'ava';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queryNtp } from '../src/probes/ntp.js';
-import { built, NTPD_UP, tempDir, waitFor } from './helpers/lkrun.js';
+import { built, NTPD_UP, pidAlive, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
 import { NOTHING, NTPD_TARBALL, runGcp, startEmulator } from './helpers/gcp.js';
 
 // Skipped (visibly) when the test images are not built: `npm run images`.
@@ -107,4 +107,50 @@ vm('[vm] --until-expect passes and leaves no instance, image, object or firewall
     .filter((q) => q.method === 'DELETE')
     .map((q) => q.path.split('?')[0]!.split('/').slice(-2)[0]);
   t.deepEqual(deletes, ['instances', 'firewalls', 'images', 'o'], 'teardown in reverse: instance, firewall, image, object');
+});
+
+/** Pids of the processes every ledger under the test state directory lists (the emulator's guests). */
+function ledgerPids(): number[] {
+  const dir = join(TEST_ENV.XDG_STATE_HOME, 'lkrun', 'runs');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .flatMap((n) => {
+      try {
+        return (JSON.parse(readFileSync(join(dir, n), 'utf8')) as { resources: { kind: string; process?: { pid: number } }[] }).resources;
+      } catch {
+        return [];
+      }
+    })
+    .filter((r) => r.kind === 'process' && r.process)
+    .map((r) => r.process!.pid);
+}
+
+vm('[vm] --skip-cleanup keeps every resource; stopping the emulator stops its guests', async (t) => {
+  const emulator = await startEmulator();
+  t.teardown(() => emulator.stop());
+  const before = new Set(ledgerPids());
+  const r = await runGcp(emulator, [
+    NTPD_TARBALL,
+    '--project',
+    'p',
+    '--bucket',
+    'bkt',
+    '--expect',
+    'service ntpd running',
+    '--until-expect',
+    '--timeout',
+    '4m',
+    '--skip-cleanup',
+    '--quiet',
+  ]);
+  t.is(r.exitCode, 0, r.all);
+  t.regex(r.stderr, /gcp instance \S+ kept \(--skip-cleanup\)/);
+  const left = await emulator.leftovers();
+  t.deepEqual([left.instances.length, left.images.length, left.objects.length, left.firewalls.length], [1, 1, 1, 0]);
+  const guests = ledgerPids().filter((pid) => !before.has(pid));
+  t.true(guests.length > 0 && guests.every(pidAlive), `guest pids ${guests.join(',')}`);
+  await emulator.stop();
+  await waitFor(() => !guests.some(pidAlive), 10_000).catch(() => undefined);
+  t.false(guests.some(pidAlive), 'the emulator stopped its guests on SIGINT');
 });
