@@ -87,6 +87,25 @@ test('archives are checked as GCE does: exactly disk.raw, GNU or ustar tar, gzip
   t.regex((await archiveProblem(plain)) ?? '', /not a gzip'd tar/);
 });
 
+test('sparse GNU members with extension headers (raw disks packed with tar -S) are walked correctly', async (t) => {
+  const dir = tempDir();
+  const src = join(dir, 'sparse');
+  mkdirSync(src);
+  // Eight separate data segments: more than the 4 the first header holds, so extension blocks follow it.
+  const { openSync, writeSync, closeSync, ftruncateSync } = await import('node:fs');
+  const fd = openSync(join(src, 'disk.raw'), 'w');
+  ftruncateSync(fd, 16 << 20);
+  for (let i = 0; i < 8; i++) writeSync(fd, Buffer.alloc(4096, i + 1), 0, 4096, i * (2 << 20));
+  closeSync(fd);
+  writeFileSync(join(src, 'after.txt'), 'y');
+  const one = join(dir, 'one.tar.gz');
+  const two = join(dir, 'two.tar.gz');
+  await execa('tar', ['--format=oldgnu', '-Sczf', one, '-C', src, 'disk.raw']);
+  await execa('tar', ['--format=oldgnu', '-Sczf', two, '-C', src, 'disk.raw', 'after.txt']);
+  t.is(await archiveProblem(one), undefined);
+  t.regex((await archiveProblem(two)) ?? '', /it contains: disk\.raw, after\.txt/);
+});
+
 test('an image from a malformed archive: the operation ends in error, no image is left', async (t) => {
   const dir = tempDir();
   const bad = await tarball(dir, { 'disk.raw': 'x', 'other.raw': 'y' });

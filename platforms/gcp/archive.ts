@@ -14,7 +14,8 @@ export async function archiveProblem(path: string): Promise<string | undefined> 
   let problem: string | undefined;
   let pending = Buffer.alloc(0);
   let skip = 0; // data bytes still to pass over
-  let extensions = false; // GNU sparse extension headers follow
+  let extensions = false; // GNU sparse extension headers follow, before the member's data
+  let dataAfterExtensions = 0;
   let done = false;
   const gunzip = createGunzip();
   const input = createReadStream(path);
@@ -33,6 +34,7 @@ export async function archiveProblem(path: string): Promise<string | undefined> 
         pending = pending.subarray(BLOCK);
         if (extensions) {
           extensions = block[504] !== 0;
+          if (!extensions) skip = dataAfterExtensions;
           continue;
         }
         if (block.every((b) => b === 0)) {
@@ -57,8 +59,11 @@ export async function archiveProblem(path: string): Promise<string | undefined> 
           break;
         }
         if (header.type !== 'L' && header.type !== 'K') members.push(header.name.replace(/^(\.\/)+/, ''));
-        if (header.type === 'S') extensions = block[482] !== 0;
-        skip = Math.ceil(header.size / BLOCK) * BLOCK;
+        const data = Math.ceil(header.size / BLOCK) * BLOCK;
+        if (header.type === 'S' && block[482] !== 0) {
+          extensions = true;
+          dataAfterExtensions = data;
+        } else skip = data;
       }
       if (done) break;
     }
