@@ -4,7 +4,7 @@ import test from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queryNtp } from '../src/probes/ntp.js';
-import { built, NTPD_UP, pidAlive, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
+import { built, image, NTPD_UP, pidAlive, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
 import { NOTHING, NTPD_TARBALL, runGcp, startEmulator } from './helpers/gcp.js';
 
 // Skipped (visibly) when the test images are not built: `npm run images`.
@@ -154,3 +154,37 @@ vm('[vm] --skip-cleanup keeps every resource; stopping the emulator stops its gu
   await waitFor(() => !guests.some(pidAlive), 10_000).catch(() => undefined);
   t.false(guests.some(pidAlive), 'the emulator stopped its guests on SIGINT');
 });
+
+const ARM_DISK = image('aarch64', 'ntpd-efi.img');
+(built(ARM_DISK) ? test.serial : test.skip)(
+  '[vm] --arch aarch64: a raw EFI disk is packed, imported as ARM64 and boots on an Arm machine type',
+  async (t) => {
+    const emulator = await startEmulator();
+    t.teardown(() => emulator.stop());
+    const r = await runGcp(emulator, [
+      '--arch',
+      'aarch64',
+      ARM_DISK,
+      '--project',
+      'p',
+      '--bucket',
+      'bkt',
+      '--expect',
+      'booting \\(arch=aarch64',
+      '--expect',
+      'service ntpd running',
+      '--until-expect',
+      '--timeout',
+      '4m',
+      '--json',
+    ]);
+    t.is(r.exitCode, 0, r.all);
+    const json = JSON.parse(r.stdout) as { status: string; machine?: string; image?: { format: string } };
+    t.is(json.status, 'passed');
+    t.is(json.machine, 't2a-standard-1');
+    t.is(json.image?.format, 'raw-efi');
+    const inserts = (await emulator.requests()).filter((q) => q.method === 'POST' && q.path.endsWith('/global/images'));
+    t.is(inserts.length, 1);
+    t.deepEqual(await emulator.leftovers(), NOTHING);
+  },
+);
