@@ -226,3 +226,25 @@ async function waitForAsync(probe: () => Promise<boolean>, timeoutMs: number): P
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+needsImage('an instance name already in use is refused before anything is created; lkrun never reuses it', async (t) => {
+  await emulator.fault({ fault: 'never-boots' });
+  const first = await runGcp(emulator, [...BASE, '--name', 'taken', '--skip-cleanup', '--stall-timeout', '3s']);
+  t.is(first.exitCode, 4, first.all);
+  const kept = await emulator.leftovers();
+  t.deepEqual(kept.instances, ['p/us-central1-a/taken']);
+  const before = (await emulator.requests()).length;
+  const second = await runGcp(emulator, [...BASE, '--name', 'taken']);
+  t.is(second.exitCode, 2, second.all);
+  t.regex(second.stderr, /--name taken: an instance of that name already exists in p\/us-central1-a; lkrun never reuses one/);
+  const calls = (await emulator.requests()).slice(before);
+  t.deepEqual(
+    calls.map((q) => q.method),
+    ['GET'],
+    'one lookup, nothing created or deleted',
+  );
+  t.deepEqual(await emulator.leftovers(), kept);
+  const gc = await lkrun(['gc', 'gcp', '--project', 'p', '--bucket', 'bkt', '--older-than', '0'], { env: gcpEnv(emulator) });
+  t.is(gc.exitCode, 0, gc.all);
+  t.deepEqual(await emulator.leftovers(), NOTHING);
+});

@@ -188,3 +188,32 @@ const ARM_DISK = image('aarch64', 'ntpd-efi.img');
     t.deepEqual(await emulator.leftovers(), NOTHING);
   },
 );
+
+vm('[vm] serial output GCE dropped before it was read shows as a gap in the transcript', async (t) => {
+  // A 2 KiB window and slow polling: most of the boot log is gone by the time it is read.
+  const emulator = await startEmulator(['--serial-window', '2K']);
+  t.teardown(() => emulator.stop());
+  const logFile = join(tempDir(), 'console.log');
+  const r = await runGcp(
+    emulator,
+    [
+      NTPD_TARBALL,
+      '--project',
+      'p',
+      '--bucket',
+      'bkt',
+      '--expect',
+      'service ntpd running',
+      '--until-expect',
+      '--timeout',
+      '4m',
+      '--quiet',
+      '--log',
+      logFile,
+    ],
+    { LKRUN_GCP_POLL_MS: '4000' },
+  );
+  t.is(r.exitCode, 0, r.all);
+  t.regex(readFileSync(logFile, 'utf8'), /\[lkrun: \d+ bytes of console output lost\]/);
+  t.deepEqual(await emulator.leftovers(), NOTHING);
+});

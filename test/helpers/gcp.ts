@@ -46,8 +46,12 @@ export class Emulator {
   }
 }
 
-export async function startEmulator(): Promise<Emulator> {
-  const child = execa('node', [LKRUN, 'emulator', 'gcp', '--listen', '127.0.0.1:0'], { env: TEST_ENV, reject: false, stdin: 'ignore' });
+export async function startEmulator(args: string[] = []): Promise<Emulator> {
+  const child = execa('node', [LKRUN, 'emulator', 'gcp', '--listen', '127.0.0.1:0', ...args], {
+    env: TEST_ENV,
+    reject: false,
+    stdin: 'ignore',
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let seen = '';
     child.stdout!.on('data', (d: Buffer) => {
