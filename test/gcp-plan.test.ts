@@ -131,3 +131,14 @@ const tarball = image('x86_64', 'ntpd.img.tar.gz');
   t.true(lines.some((l) => l.startsWith('DELETE https://compute.googleapis.com/compute/v1/projects/p/global/images/')));
   t.false(r.all.includes('SECRETKEYBODY'));
 });
+
+test('doctor: gcp says what it would use for project, bucket and credentials', async (t) => {
+  const r = await lkrun(['doctor', '--json'], {
+    env: { CLOUDSDK_CORE_PROJECT: 'p', LKRUN_GCE_ENDPOINT: 'http://127.0.0.1:9', CLOUDSDK_IMAGE_BUCKET: '' },
+  });
+  const checks = JSON.parse(r.stdout) as { platform: string; what: string; ok: boolean; detail: string }[];
+  const gcp = Object.fromEntries(checks.filter((c) => c.platform === 'gcp').map((c) => [c.what, c]));
+  t.true(gcp.gcp!.ok);
+  t.like(gcp['gcp credentials'], { ok: true, detail: 'none needed: LKRUN_GCE_ENDPOINT=http://127.0.0.1:9' });
+  t.like(gcp['gcp bucket'], { ok: false });
+});

@@ -1,5 +1,8 @@
 // GCP's registry entry: cheap to import. The Google client libraries load
 // only inside create(), the reaper and the sweep.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { BadInputError } from '../../src/core/errors.js';
 import type { Arch } from '../../src/image/types.js';
 import type { CommonLaunchOptions, PlatformEntry } from '../platform.js';
@@ -37,6 +40,30 @@ export const gcpEntry: PlatformEntry<GcpOptions> = {
       dryRun: request.dryRun,
       signal: request.signal,
     });
+  },
+  async doctor() {
+    const endpoint = process.env.LKRUN_GCE_ENDPOINT || undefined;
+    const keys = process.env.GOOGLE_APPLICATION_CREDENTIALS || undefined;
+    const adc = join(process.env.CLOUDSDK_CONFIG ?? join(homedir(), '.config', 'gcloud'), 'application_default_credentials.json');
+    const credentials = endpoint
+      ? { ok: true, detail: `none needed: LKRUN_GCE_ENDPOINT=${endpoint}` }
+      : keys
+        ? { ok: existsSync(keys), detail: `GOOGLE_APPLICATION_CREDENTIALS=${keys}${existsSync(keys) ? '' : ' (no such file)'}` }
+        : existsSync(adc)
+          ? { ok: true, detail: `application default credentials in ${adc}` }
+          : {
+              ok: false,
+              detail:
+                'none found: --keys KEY.json, GOOGLE_APPLICATION_CREDENTIALS, or `gcloud auth application-default login` (on GCE the metadata server may still answer)',
+            };
+    return [
+      {
+        what: 'gcp bucket',
+        ok: !!process.env.CLOUDSDK_IMAGE_BUCKET,
+        detail: process.env.CLOUDSDK_IMAGE_BUCKET ?? 'CLOUDSDK_IMAGE_BUCKET unset: pass --bucket to upload images',
+      },
+      { what: 'gcp credentials', ...credentials },
+    ];
   },
   async reap(resource, ctx) {
     const { reapGcp } = await import('./reap.js');
