@@ -154,13 +154,14 @@ export class ConsoleMonitor {
     return this.transcript.tail(count);
   }
 
-  private checkWaiters(acceptPartialLine = false): void {
+  /** `beforeLine`: match only in the lines before that one (console order, when a later line fails the run). */
+  private checkWaiters(acceptPartialLine = false, beforeLine?: number): void {
     // Ordered: only the oldest waiter may consume text, so two expectations
     // never match the same line. Patterns match within one line (at most
     // MAX_LINE_CHARS), never across lines: that bounds every match.
     while (this.waiters.length > 0) {
       const waiter = this.waiters[0]!;
-      const found = this.search(waiter);
+      const found = this.search(waiter, beforeLine);
       if (found === 'failed') continue; // that waiter was rejected; the next one may match
       if (!found) return;
       const { line, col, match } = found;
@@ -182,12 +183,14 @@ export class ConsoleMonitor {
   }
 
   /** The first match of the oldest waiter at or after the cursor, in lines not yet tried; 'failed' when the pattern could not be run (and its waiter was rejected). */
-  private search(waiter: Waiter): { line: number; col: number; match: RegExpExecArray } | 'failed' | undefined {
-    const done = this.transcript.lines.length;
+  private search(waiter: Waiter, beforeLine?: number): { line: number; col: number; match: RegExpExecArray } | 'failed' | undefined {
+    // Lines below `done` are complete; line `done` itself is the unfinished one, searched only when unbounded.
+    const done = beforeLine ?? this.transcript.lines.length;
+    const last = beforeLine === undefined ? done : done - 1;
     if (this.searched.waiter !== waiter) this.searched = { waiter, upTo: this.cursor.line };
     const first = Math.max(this.cursor.line, this.searched.upTo);
     const texts: string[] = [];
-    for (let i = first; i <= done; i++) {
+    for (let i = first; i <= last; i++) {
       const text = this.lineText(i);
       texts.push(i === this.cursor.line ? text.slice(this.cursor.col) : text);
     }
@@ -227,6 +230,9 @@ export class ConsoleMonitor {
       return;
     }
     if (!hit) return;
+    // Console order decides: an expectation met by a line before the failing
+    // one (in the same chunk, as a loaded host delivers them) resolves first.
+    this.checkWaiters(false, this.transcript.lines.length - lines.length + hit.line);
     const { kind, pattern } = this.failOn[hit.pattern]!;
     const text = lines[hit.line]!.text.trim();
     this.fail(

@@ -1,10 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { LkrunCommand } from '../base.js';
-import { collectGarbage, describeResources, liveRunIds } from '../../core/ledger.js';
 import { errorLine, exitCodeOf } from '../../core/errors.js';
 import { parseDuration } from '../../core/specs.js';
 import { redact } from '../../core/redact.js';
-import { platformEntry, reaperFor } from '../../../platforms/registry.js';
 import { exit } from '../exit.js';
 
 export default class Gc extends LkrunCommand {
@@ -29,6 +27,11 @@ export default class Gc extends LkrunCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Gc);
+    // Loaded here, not at the top: oclif imports every command for any invocation.
+    const [{ collectGarbage, describeResources, liveRunIds }, { platformEntry, reaperFor }] = await Promise.all([
+      import('../../core/ledger.js'),
+      import('../../../platforms/registry.js'),
+    ]);
     const entry = args.platform === undefined ? undefined : platformEntry(args.platform);
     const olderThanMs = parseDuration(flags['older-than'], '--older-than');
     const reaped = await collectGarbage(undefined, { dryRun: flags['dry-run'], reaperFor });

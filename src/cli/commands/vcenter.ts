@@ -1,13 +1,10 @@
-import { Args, Flags } from '@oclif/core';
-import { LkrunCommand } from '../base.js';
-import { resolveImage } from '../../image/resolve.js';
-import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
-import { drive } from '../drive.js';
-import { exit } from '../exit.js';
-import { redact } from '../../core/redact.js';
+import { Args, Flags, type Interfaces } from '@oclif/core';
+import type { Arch } from '../../image/types.js';
+import { type OwnOptions, PlatformCommand, platformFlags } from '../platform-command.js';
 import type { VcenterExtra } from '../../../platforms/vcenter/options.js';
 
-export default class Vcenter extends LkrunCommand {
+export default class Vcenter extends PlatformCommand {
+  static override platform = 'vcenter';
   static override summary = 'Boot a LinuxKit ISO on VMware vCenter (or ESXi) and check what its serial console says';
   static override description =
     `IMAGE is the ISO that boots (iso-bios or iso-efi). lkrun uploads it to a datastore folder named after the run, creates a VM around it (CD-ROM, a serial port written to a datastore file, a vmxnet3 NIC, optionally a thin disk), powers it on and streams the serial file as the console. On every exit path it powers the VM off, destroys it and deletes the run's files; \`lkrun gc\` finishes the job after a kill -9.
@@ -23,17 +20,19 @@ EXIT CODES
   5    guest panic
   6    platform error: a vSphere call or task failed
   7    platform unavailable: vCenter unreachable or its certificate not trusted
-  130  interrupted (SIGINT); 143 for SIGTERM`;
+  129  hung up (SIGHUP)
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)`;
 
   static override examples = [
-    '<%= config.bin %> vcenter --url https://user:pass@vc.example/sdk --datastore ds1 --network "VM Network" linuxkit.iso --expect "login:" --until-expect',
-    'GOVC_URL=vc.example GOVC_USERNAME=me GOVC_PASSWORD=... <%= config.bin %> vcenter --ca-cert vc.pem linuxkit-efi.iso',
+    '<%= config.bin %> vcenter --url https://user:pass@vc.example/sdk --datastore ds1 --network "VM Network" images/out/x86_64/ntpd.iso --expect "login:" --until-expect',
+    'GOVC_URL=vc.example GOVC_USERNAME=me GOVC_PASSWORD=... GOVC_DATASTORE=ds1 <%= config.bin %> vcenter images/out/x86_64/ntpd-efi.iso',
   ];
 
-  static override args = { image: Args.string({ description: 'the ISO to boot', required: true }) };
+  static override args = { image: Args.string({ description: 'the ISO to boot', required: true, ignoreStdin: true }) };
 
   static override flags = {
-    ...bootFlags,
+    ...platformFlags,
     url: Flags.string({
       description: 'https://user:pass@host/sdk (env VCURL, GOVC_URL); http:// only for simulators',
       helpGroup: 'VCENTER',
@@ -63,54 +62,29 @@ EXIT CODES
     'wait-for-ip': Flags.string({ description: 'wait this long for VMware Tools to report the guest IP (5m)', helpGroup: 'VCENTER' }),
     'skip-cleanup': Flags.boolean({ description: 'leave the VM and its files (`lkrun gc` removes them later)', helpGroup: 'VCENTER' }),
     'poll-interval': Flags.string({ description: 'how often the serial file is read', default: '1s', helpGroup: 'VCENTER' }),
-    ...runFlags,
   };
 
-  async run(): Promise<void> {
-    const { args, flags } = await this.parse(Vcenter);
-    let code: number;
-    try {
-      code = await drive({
-        platform: 'vcenter',
-        label: args.image.split('/').pop() ?? 'vcenter',
-        stateDir: flags.state,
-        keepState: flags['keep-state'],
-        dryRun: flags['dry-run'],
-        json: flags.json,
-        quiet: flags.quiet,
-        session: sessionOptionsFrom(flags),
-        prepare: async () => {
-          const requestedArch = parseArch(flags.arch);
-          const image = await resolveImage(args.image, { arch: requestedArch, force: 'iso' });
-          const extra: VcenterExtra = {
-            url: flags.url,
-            datacenter: flags.datacenter,
-            datastore: flags.datastore,
-            network: flags.network,
-            hostname: flags.hostname,
-            resourcePool: flags['resource-pool'],
-            folder: flags.folder,
-            persistentSize: flags['persistent-size'],
-            cdrom: flags.cdrom,
-            insecure: flags.insecure || undefined,
-            caCert: flags['ca-cert'],
-            waitForIp: flags['wait-for-ip'],
-            skipCleanup: flags['skip-cleanup'],
-            pollInterval: flags['poll-interval'],
-          };
-          return {
-            image,
-            options: {
-              ...bootOptionsFrom(flags, requestedArch ?? image.arch ?? 'x86_64'),
-              log: (line) => process.stderr.write(redact(line) + '\n'),
-              extra: extra as Record<string, unknown>,
-            },
-          };
-        },
-      });
-    } catch (error) {
-      code = exit.fromError(error);
-    }
-    await exit.with(code);
+  protected override defaultArch(): Arch {
+    return 'x86_64';
+  }
+
+  protected override ownOptions(flags: Interfaces.InferredFlags<typeof Vcenter.flags>): OwnOptions {
+    const extra: VcenterExtra = {
+      url: flags.url,
+      datacenter: flags.datacenter,
+      datastore: flags.datastore,
+      network: flags.network,
+      hostname: flags.hostname,
+      resourcePool: flags['resource-pool'],
+      folder: flags.folder,
+      persistentSize: flags['persistent-size'],
+      cdrom: flags.cdrom,
+      insecure: flags.insecure || undefined,
+      caCert: flags['ca-cert'],
+      waitForIp: flags['wait-for-ip'],
+      skipCleanup: flags['skip-cleanup'],
+      pollInterval: flags['poll-interval'],
+    };
+    return { resolve: { force: 'iso' }, extra: extra as Record<string, unknown> };
   }
 }
