@@ -1,15 +1,13 @@
-import { Args, Flags } from '@oclif/core';
-import { LkrunCommand } from '../base.js';
-import { resolveImage } from '../../image/resolve.js';
-import type { Image } from '../../image/types.js';
+import { Args, Flags, type Interfaces } from '@oclif/core';
+import type { Arch, Image, ResolveOptions } from '../../image/types.js';
 import { BadInputError } from '../../core/errors.js';
 import { parsePublish } from '../../core/specs.js';
-import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
-import { drive } from '../drive.js';
-import { exit } from '../exit.js';
-import type { PortMapping } from '../../../platforms/platform.js';
+import { bootOptionsFrom, checkFlags, machineFlags, outputFlags, repeatable } from '../flags.js';
+import { type OwnOptions, type PlatformFlags, PlatformCommand } from '../platform-command.js';
+import type { BootOptions, PortMapping } from '../../../platforms/platform.js';
 
-export default class Gcp extends LkrunCommand {
+export default class Gcp extends PlatformCommand {
+  static override platform = 'gcp';
   static override summary =
     'Boot a LinuxKit image on Google Compute Engine, check what its serial console says, and delete everything after';
   static override description =
@@ -20,28 +18,40 @@ The run uploads IMAGE to --bucket (resumable, checksum verified), makes an image
 Credentials: --keys KEY.json, else Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, the metadata server). --endpoint URL (or LKRUN_GCE_ENDPOINT) sends every call to a local endpoint such as \`lkrun emulator gcp\`; credentials are then optional.
 
 EXIT CODES
-  0    passed   1 expectation failed   2 bad input   3 timeout   4 console stalled   5 guest panic
-  6    platform error (an API call or operation failed)   7 platform unavailable (credentials)   130/143 interrupted`;
+  0    passed: the guest powered off or every --expect matched
+  1    expectation failed
+  2    bad input: a flag, the image, a key file, a bucket that does not exist
+  3    timeout (--timeout)
+  4    console stalled (--stall-timeout)
+  5    guest panic
+  6    platform error: an API call or operation failed
+  7    platform unavailable: no credentials, or Google refused them
+  129  hung up (SIGHUP)
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)`;
 
   static override examples = [
-    '<%= config.bin %> gcp --project my-proj --bucket my-bucket ntpd.img.tar.gz --expect "ntpd running" --until-expect --timeout 10m',
-    '<%= config.bin %> gcp --project my-proj --image-name my-image -p 123/udp --expect "ntpd running"',
-    '<%= config.bin %> gcp --dry-run --project p --bucket b ntpd.img.tar.gz',
+    '<%= config.bin %> gcp --project my-proj --bucket my-images images/out/x86_64/ntpd.img.tar.gz -p 123/udp --expect "ntpd running" --until-expect --timeout 10m',
+    '<%= config.bin %> gcp --project my-proj --bucket my-images --arch aarch64 images/out/aarch64/ntpd-efi.img',
+    '<%= config.bin %> gcp --project my-proj --image-name my-linuxkit-image --expect "ntpd running" --until-expect',
   ];
 
-  static override args = { image: Args.string({ description: 'image file (.img.tar.gz or raw disk); optional with --image-name' }) };
+  static override args = {
+    image: Args.string({ description: 'image file (.img.tar.gz or raw disk); optional with --image-name', ignoreStdin: true }),
+  };
 
   static override flags = {
-    arch: bootFlags.arch,
-    publish: Flags.string({
+    arch: machineFlags.arch,
+    publish: repeatable({
       char: 'p',
       description: 'open a guest port to this machine: GUEST[/tcp|udp] (repeatable); probes reach it at the external IP',
-      multiple: true,
       helpGroup: 'MACHINE',
     }),
     disk: Flags.string({ description: 'boot disk size: size=20G', helpGroup: 'MACHINE' }),
-    data: bootFlags.data,
-    'data-file': bootFlags['data-file'],
+    data: machineFlags.data,
+    'data-file': machineFlags['data-file'],
+    ...checkFlags,
+    ...outputFlags,
     project: Flags.string({ description: 'GCP project (env CLOUDSDK_CORE_PROJECT); required', helpGroup: 'GCP' }),
     zone: Flags.string({ description: 'zone (env CLOUDSDK_COMPUTE_ZONE; default us-central1-a)', helpGroup: 'GCP' }),
     machine: Flags.string({ description: 'machine type (default e2-small; t2a-standard-1 for aarch64)', helpGroup: 'GCP' }),
@@ -66,72 +76,52 @@ EXIT CODES
       helpGroup: 'GCP',
     }),
     'skip-cleanup': Flags.boolean({ description: 'keep the instance, firewall rule, image and object', helpGroup: 'GCP' }),
-    ...runFlags,
   };
 
-  async run(): Promise<void> {
-    const { args, flags } = await this.parse(Gcp);
-    let code: number;
-    try {
-      code = await drive({
-        platform: 'gcp',
-        label: flags.name ?? args.image?.split('/').pop() ?? flags['image-name'] ?? 'gcp',
-        dryRun: flags['dry-run'],
-        json: flags.json,
-        quiet: flags.quiet,
-        session: sessionOptionsFrom(flags),
-        prepare: async () => {
-          const requestedArch = parseArch(flags.arch);
-          if (!args.image && !flags['image-name'])
-            throw new BadInputError('gcp: missing IMAGE (a .img.tar.gz or raw disk), or --image-name of an existing image');
-          if (
-            args.image &&
-            !flags['image-name'] &&
-            !flags.bucket &&
-            !process.env.CLOUDSDK_IMAGE_BUCKET &&
-            (flags.project || process.env.CLOUDSDK_CORE_PROJECT)
-          ) {
-            throw new BadInputError(`gcp: no bucket to upload ${args.image} to: pass --bucket BUCKET or set CLOUDSDK_IMAGE_BUCKET`);
-          }
-          const image: Image = args.image
-            ? await resolveImage(args.image, { arch: requestedArch })
-            : { name: flags['image-name']!, format: 'gcp', boot: 'uefi', arch: requestedArch, files: {} };
-          const arch = requestedArch ?? image.arch ?? 'x86_64';
-          const common = bootOptionsFrom(
-            { cpus: '1', mem: '1024', data: flags.data, 'data-file': flags['data-file'], disk: flags.disk ? [flags.disk] : [] },
-            arch,
-          );
-          return {
-            image,
-            options: {
-              ...common,
-              publish: (flags.publish ?? []).map(guestPort),
-              log: (line) => process.stderr.write(line + '\n'),
-              extra: {
-                project: flags.project,
-                zone: flags.zone,
-                machine: flags.machine,
-                bucket: flags.bucket,
-                keys: flags.keys,
-                endpoint: flags.endpoint,
-                name: flags.name,
-                imageName: flags['image-name'],
-                family: flags.family,
-                labels: parseLabels(flags.labels),
-                nestedVirt: flags['nested-virt'],
-                vtpm: flags.vtpm,
-                uefiCompatible: flags['uefi-compatible'],
-                allowFrom: flags['allow-from'],
-                skipCleanup: flags['skip-cleanup'],
-              },
-            },
-          };
-        },
-      });
-    } catch (error) {
-      code = exit.fromError(error);
-    }
-    await exit.with(code);
+  protected override defaultArch(): Arch {
+    return 'x86_64';
+  }
+
+  protected override label(given: string | undefined, flags: PlatformFlags): string {
+    return (flags.name as string | undefined) ?? given?.split('/').pop() ?? (flags['image-name'] as string | undefined) ?? 'gcp';
+  }
+
+  protected override async image(given: string | undefined, options: ResolveOptions, flags: PlatformFlags): Promise<Image> {
+    const existing = flags['image-name'] as string | undefined;
+    if (given !== undefined) return super.image(given, options, flags);
+    if (existing === undefined)
+      throw new BadInputError('gcp: missing IMAGE (a .img.tar.gz or raw disk), or --image-name of an existing image');
+    // Nothing local to inspect: the image is in the cloud already.
+    return { name: existing, format: 'gcp', boot: 'uefi', arch: options.arch, files: {} };
+  }
+
+  protected override bootOptions(flags: PlatformFlags, arch: Arch): BootOptions {
+    const disk = flags.disk as string | undefined;
+    const common = bootOptionsFrom({ data: flags.data, 'data-file': flags['data-file'], disk: disk ? [disk] : [] }, arch);
+    return { ...common, publish: ((flags.publish as string[] | undefined) ?? []).map(guestPort) };
+  }
+
+  protected override ownOptions(given: PlatformFlags): OwnOptions {
+    const flags = given as Partial<Interfaces.InferredFlags<typeof Gcp.flags>>;
+    return {
+      extra: {
+        project: flags.project,
+        zone: flags.zone,
+        machine: flags.machine,
+        bucket: flags.bucket,
+        keys: flags.keys,
+        endpoint: flags.endpoint,
+        name: flags.name,
+        imageName: flags['image-name'],
+        family: flags.family,
+        labels: parseLabels(flags.labels),
+        nestedVirt: flags['nested-virt'],
+        vtpm: flags.vtpm,
+        uefiCompatible: flags['uefi-compatible'],
+        allowFrom: flags['allow-from'],
+        skipCleanup: flags['skip-cleanup'],
+      },
+    };
   }
 }
 

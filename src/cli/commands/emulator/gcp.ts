@@ -14,10 +14,6 @@ Each instance gets its own loopback address (127.x.y.z) as its external IP; the 
 GET /_emulator/resources lists everything it holds; POST /_emulator/faults arms faults (JSON, or LKRUN_EMULATOR_FAULTS): {"fault":"status","status":503,"match":"POST /compute"}, {"fault":"operation-error","match":"instances.insert"}, {"fault":"drop-upload"}, {"fault":"never-boots"}.
 
 It runs until SIGINT or SIGTERM, then stops every guest and removes its files.`;
-  static override examples = [
-    '<%= config.bin %> emulator gcp --listen 127.0.0.1:8086 &',
-    'LKRUN_GCE_ENDPOINT=http://127.0.0.1:8086 <%= config.bin %> gcp --project p --bucket b images/out/x86_64/ntpd.img.tar.gz --expect "ntpd running" --until-expect',
-  ];
   static override flags = {
     listen: Flags.string({ description: 'HOST:PORT to serve on (port 0 picks a free one)', default: '127.0.0.1:8086' }),
     'serial-window': Flags.string({ description: 'serial output kept per instance (GCE keeps 1M)', default: '1M' }),
