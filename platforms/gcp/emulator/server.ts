@@ -8,7 +8,7 @@
 //   GET    /_emulator/requests    the requests served so far: method, path, status
 //   POST   /_emulator/faults      arm faults (see faults.ts); DELETE clears them
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, sendError, sendJson } from './api-error.js';
@@ -48,10 +48,12 @@ export class GcpEmulator {
   }
 
   async start(): Promise<this> {
-    this.dir = await mkdtemp(join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), 'lkrun-gcp-emulator-'));
-    const base = () => this.url;
-    this.storage = new StorageApi(this.dir, base, this.faults);
-    this.compute = new ComputeApi(this.dir, base, this.storage, this.faults, {
+    const base = join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), 'lkrun');
+    await mkdir(base, { recursive: true, mode: 0o700 });
+    this.dir = await mkdtemp(join(base, 'gcp-emulator-'));
+    const baseUrl = () => this.url;
+    this.storage = new StorageApi(this.dir, baseUrl, this.faults);
+    this.compute = new ComputeApi(this.dir, baseUrl, this.storage, this.faults, {
       serialWindow: this.options.serialWindow ?? 1024 * 1024,
       guestMemMiB: this.options.guestMemMiB ?? 1024,
     });
