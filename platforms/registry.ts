@@ -56,10 +56,11 @@ export function platformEntry(name: string): PlatformEntry<BootOptions> {
 }
 
 /** Why a target cannot run here (unknown, not built in, or missing tools), or undefined when it can. */
-export async function targetUnavailable(name: string, arch: Arch): Promise<string | undefined> {
+export async function targetUnavailable(name: string, arch: Arch, options?: Record<string, unknown>): Promise<string | undefined> {
   const entry = byName.get(name);
   if (!entry) return NOT_IN_THIS_BUILD[name] ?? `unknown platform "${name}"`;
-  return entry.unavailable(arch);
+  // A target's own options (a suite's `options:`) may supply what the environment lacks (a cloud project).
+  return entry.unavailable(arch, options ? { extra: options } : undefined);
 }
 
 export function knownPlatforms(): string[] {

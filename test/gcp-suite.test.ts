@@ -3,7 +3,7 @@
 // rule the run made, the exec step is skipped with GCP's reason, and the
 // emulator holds nothing afterwards.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GCP_CAPABILITIES } from '../platforms/gcp/capabilities.js';
 import type { JobResult } from '../src/harness/results.js';
@@ -39,3 +39,35 @@ vm(
     t.deepEqual(await emulator.leftovers(), NOTHING);
   },
 );
+
+vm('a suite target’s own options supply the project and bucket; a guest that never boots fails its step, nothing left', async (t) => {
+  const emulator = await startEmulator();
+  t.teardown(() => emulator.stop());
+  await emulator.fault({ fault: 'never-boots' });
+  const dir = tempDir();
+  const suite = join(dir, 'gcp-options.yml');
+  writeFileSync(
+    suite,
+    [
+      'name: gcp-options',
+      `image: ${NTPD_TARBALL}`,
+      'targets:',
+      '  - platform: gcp',
+      '    arch: x86_64',
+      '    options: { project: p, bucket: bkt }',
+      'timeout: 2m',
+      'steps:',
+      "  - expect: 'service ntpd running'",
+      '    timeout: 5s',
+      '',
+    ].join('\n'),
+  );
+  const r = await lkrun(['test', suite, '--reporter', 'json', '--out', join(dir, 'out'), '--jobs', '1'], {
+    env: gcpEnv(emulator, { CLOUDSDK_CORE_PROJECT: '', CLOUDSDK_IMAGE_BUCKET: '' }),
+    timeout: 120_000,
+  });
+  const job = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')).jobs[0] as JobResult;
+  t.is(job.status, 'failed', `${job.reason}\n${r.all}`);
+  t.regex(job.reason ?? '', /service ntpd running/);
+  t.deepEqual(await emulator.leftovers(), NOTHING);
+});
