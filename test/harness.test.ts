@@ -201,7 +201,7 @@ test('unavailable and unknown targets are skipped with their reason, never dropp
   t.is(r.exitCode, 7, r.all);
   const jobs = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs as JobJson[];
   t.deepEqual(Object.fromEntries(jobs.map((j) => [j.id, [j.status, j.reason]])), {
-    'unavailable gcp/x86_64': ['skipped', 'the gcp platform is not part of this lkrun build yet'],
+    'unavailable gcp/x86_64': ['skipped', 'no GCP project: set CLOUDSDK_CORE_PROJECT or the target’s options.project'],
     'unavailable hyperkit/x86_64': [
       'skipped',
       process.platform === 'darwin' ? 'the hyperkit platform is not part of this lkrun build yet' : 'hyperkit runs only on macOS',
