@@ -79,10 +79,12 @@ test('bad input is refused with one line naming the problem', (t) => {
     [common({ url: 'https://u:p@vc/sdk', cdrom: 'scsi' }), {}, /^--cdrom "scsi": expected ide or sata$/],
     [common({ url: 'https://u:p@vc/sdk', persistentSize: 'big' }), {}, /^--persistent-size "big"/],
     [common({ url: 'https://u:p@vc/sdk', waitForIp: 'soon' }), {}, /^--wait-for-ip "soon"/],
+    [common({ url: 'https://u:p@vc/sdk', imageFolder: '../up' }), {}, /^--image-folder "\.\.\/up": expected a folder on the datastore/],
+    [common({ url: 'https://u:p@vc/sdk', imageFolder: '[ds] x' }), {}, /^--image-folder "\[ds\] x"/],
     [
       common({ url: 'https://u:p@vc/sdk' }, { publish: [{ hostPort: 1, guestPort: 1, protocol: 'tcp' }] }),
       {},
-      /^--publish: vCenter VMs are reached on their own address/,
+      /^--publish on vcenter needs --wait-for-ip: the guest is reached on the address VMware Tools reports/,
     ],
   ];
   for (const [options, env, message] of cases) {
@@ -90,4 +92,12 @@ test('bad input is refused with one line naming the problem', (t) => {
     t.regex(error.message, message);
     t.false(error.message.includes('\n'));
   }
+});
+
+test('--publish with --wait-for-ip is accepted; the image folder defaults to lkrun-images and is trimmed', (t) => {
+  const publish = [{ hostPort: 40123, guestPort: 123, protocol: 'udp' as const }];
+  const o = vcenterOptions(common({ url: 'https://u:p@vc/sdk', waitForIp: '30s' }, { publish }), {});
+  t.deepEqual(o.publish, publish);
+  t.is(o.imageFolder, 'lkrun-images');
+  t.is(vcenterOptions(common({ url: 'https://u:p@vc/sdk', imageFolder: '/ci/isos/' }), {}).imageFolder, 'ci/isos');
 });

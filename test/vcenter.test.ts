@@ -54,6 +54,9 @@ const tree = (dir: string) =>
   readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .map((p) => relative(dir, join(dir, p)))
     .sort();
+/** The shared image folder: ISOs stay there as a cache by design, half-written uploads never. */
+const IMAGES = 'lkrun-images';
+const runFiles = (dir: string) => tree(dir).filter((p) => !(p === IMAGES || p.startsWith(`${IMAGES}/`)) || p.endsWith('.partial'));
 const ledgers = (stateHome: string) => {
   const dir = join(stateHome, 'lkrun', 'runs');
   return existsSync(dir) ? readdirSync(dir) : [];
@@ -71,10 +74,10 @@ async function vmNames(sim: Vcsim): Promise<string[]> {
 /** Snapshot of what exists before a run, and the check that the run left nothing of its own. */
 async function nothingLeft(t: import('ava').ExecutionContext<{ sim: Vcsim; stateHome: string }>) {
   const sim = t.context.sim;
-  const files = tree(dsDir(sim));
+  const files = runFiles(dsDir(sim));
   const vms = await vmNames(sim);
   return async () => {
-    t.deepEqual(tree(dsDir(sim)), files, 'the datastore holds nothing of the run');
+    t.deepEqual(runFiles(dsDir(sim)), files, 'the datastore holds nothing of the run (the shared ISO cache aside)');
     t.deepEqual(await vmNames(sim), vms, 'the inventory holds no VM of the run');
     t.deepEqual(ledgers(t.context.stateHome), [], 'no ledger entry is left');
   };
@@ -90,11 +93,7 @@ function run(
 
 /** Waits for lkrun's folder on the datastore (named after the run id) and returns it. */
 async function runFolder(sim: Vcsim, timeoutMs = 60_000): Promise<string> {
-  return waitFor(
-    () => readdirSync(dsDir(sim)).find((d) => d.startsWith('lkrun-') && existsSync(join(dsDir(sim), d, 'ntpd.iso'))),
-    timeoutMs,
-    50,
-  );
+  return waitFor(() => readdirSync(dsDir(sim)).find((d) => d.startsWith('lkrun-') && d !== IMAGES), timeoutMs, 50);
 }
 
 /** Plays the guest: the transcript in chunks, one boundary inside the expected line. */
@@ -144,7 +143,10 @@ vcTest('full flow: upload, create, power on, console across chunks, teardown; th
   t.is(vm.annotation, `lkrun run ${folder}`);
   t.is(vm.extraConfig.get('guestinfo.userdata'), Buffer.from(data).toString('base64'));
   t.is(vm.extraConfig.get('guestinfo.userdata.encoding'), 'base64');
-  t.is(vm.devices.find((d) => d.type === 'VirtualCdrom')?.backing?.fileName, `[LocalDS_0] ${folder}/ntpd.iso`);
+  t.regex(
+    vm.devices.find((d) => d.type === 'VirtualCdrom')?.backing?.fileName ?? '',
+    /^\[LocalDS_0\] lkrun-images\/[0-9a-f]{16}-ntpd\.iso$/,
+  );
   t.is(vm.devices.find((d) => d.type === 'VirtualSerialPort')?.backing?.fileName, `[LocalDS_0] ${folder}/console.log`);
   t.is(vm.devices.find((d) => d.type === 'VirtualVmxnet3')?.backing?.type, 'VirtualEthernetCardDistributedVirtualPortBackingInfo');
   t.is(vm.devices.find((d) => d.type === 'VirtualDisk')?.capacityInKB, 64 * 1024);
@@ -315,7 +317,8 @@ vcTest('--dry-run prints the API steps without the password and touches nothing'
   const result = await run(t, ['--dry-run', ...common(sim), '--datastore', 'LocalDS_0', ISO]);
   t.is(result.exitCode, 0, result.all);
   t.regex(result.all, /CreateVM_Task lkrun-ntpd-iso-[0-9a-f]{6}: 1 CPU, 1024 MiB/);
-  t.regex(result.all, /PUT \/folder\/lkrun-ntpd-iso-[0-9a-f]{6}\/ntpd\.iso/);
+  t.regex(result.all, /PUT \/folder\/lkrun-images\/[0-9a-f]{16}-ntpd\.iso\.lkrun-ntpd-iso-[0-9a-f]{6}\.partial/);
+  t.regex(result.all, /MoveDatastoreFile_Task to lkrun-images\/[0-9a-f]{16}-ntpd\.iso, PUT lkrun-images\/[0-9a-f]{16}-ntpd\.iso\.sha256/);
   t.false(result.all.includes(VCSIM_PASSWORD));
   await check();
 });

@@ -5,12 +5,13 @@ export const VCENTER_CAPABILITIES: Capabilities = {
   formats: ['iso-bios', 'iso-efi'],
   arches: ['x86_64'],
   exec: false,
-  publish: false,
+  // Published guest ports are reached on the guest's own address, learnt with --wait-for-ip.
+  publish: true,
   data: true,
   consoleInput: false,
   missing: {
     exec: 'no control console on vCenter (commands in the guest need VMware Tools guest operations)',
-    publish: 'vCenter VMs are reached on their own address (--wait-for-ip), ports are not forwarded',
+    publish: 'vCenter VMs are reached on the address VMware Tools reports, which needs --wait-for-ip',
     consoleInput: 'the serial port writes to a datastore file, which takes no input',
   },
 };

@@ -1,6 +1,6 @@
-// The vCenter adapter: upload the ISO into a folder of the run, create a VM
-// around it (serial port to a datastore file), power it on, and stream the
-// serial file as the console. Every resource registers its cleanup (and a
+// The vCenter adapter: make sure the ISO is in the shared image folder
+// (image-cache.ts), create a VM around it (serial port to a datastore file in
+// a folder of the run), power it on, and stream the serial file as the console. Every resource registers its cleanup (and a
 // ledger entry for `lkrun gc`) the moment it exists, so any exit path tears
 // down in reverse: last console bytes, power off, destroy, delete the files.
 import { basename } from 'node:path';
@@ -8,8 +8,9 @@ import { stat } from 'node:fs/promises';
 import { BadInputError, TimeoutError } from '../../src/core/errors.js';
 import type { RunContext } from '../../src/core/run-context.js';
 import type { Image } from '../../src/image/types.js';
-import type { Machine, MachineExit, Plan, Platform } from '../platform.js';
+import type { Endpoint, Machine, MachineExit, Plan, Platform, PortMapping } from '../platform.js';
 import { VCENTER_CAPABILITIES } from './capabilities.js';
+import { cachedImage, ensureImage } from './image-cache.js';
 import type { VcenterOptions } from './options.js';
 import { PolledFileConsole } from './serial-console.js';
 import {
@@ -31,7 +32,6 @@ import {
   powerOnVm,
   propertyOf,
   readRange,
-  uploadFile,
   MoRef,
   VimClient,
   waitForTask,
@@ -72,21 +72,29 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     const { size } = await stat(iso);
     const ds = o.datastore ?? '(the only datastore)';
     const folder = runFolder(run.id);
+    const cached = await cachedImage(iso, o.imageFolder);
     const url = o.endpoint.url.toString();
     return {
       steps: [
         `login ${url} as ${o.endpoint.username}${o.endpoint.insecure ? ' (TLS not verified)' : ''}`,
         `find datacenter ${o.datacenter ?? '(the only one)'}, datastore ${ds}, network ${o.network ?? '(the only one)'}, host ${o.hostname ?? '(first connected)'}`,
-        `PUT /folder/${folder}/${basename(iso)} (${size} bytes) to [${ds}]`,
-        `CreateVM_Task ${run.id}: ${o.cpus} CPU, ${o.memMiB} MiB, CD-ROM [${ds}] ${folder}/${basename(iso)} on ${o.cdromController}, ` +
+        `HEAD /folder/${cached.path} and GET ${cached.sidecar} on [${ds}]: when the size is not ${size} or the checksum not ${cached.sha256}, ` +
+          `PUT /folder/${cached.path}.${run.id}.partial (${size} bytes), MoveDatastoreFile_Task to ${cached.path}, PUT ${cached.sidecar}`,
+        `CreateVM_Task ${run.id}: ${o.cpus} CPU, ${o.memMiB} MiB, CD-ROM [${ds}] ${cached.path} on ${o.cdromController}, ` +
           `serial to [${ds}] ${folder}/console.log, vmxnet3 on ${o.network ?? '(the only network)'}` +
           (o.persistentSizeMiB ? `, ${o.persistentSizeMiB} MiB thin disk` : '') +
           (o.data ? `, guestinfo.userdata (${o.data.length} bytes)` : ''),
         `PowerOnVM_Task ${run.id}`,
+        ...(o.waitForIpMs === undefined
+          ? []
+          : [
+              `wait up to ${Math.round(o.waitForIpMs / 1000)} s for guest.ipAddress` +
+                (o.publish.length ? `; probes go to it on ${o.publish.map((p) => `${p.guestPort}/${p.protocol}`).join(', ')}` : ''),
+            ]),
         `GET /folder/${folder}/console.log with Range every ${o.pollIntervalMs} ms`,
         o.skipCleanup
           ? 'leave the VM and its files (--skip-cleanup)'
-          : `teardown: PowerOffVM_Task, Destroy_Task ${run.id}, DeleteDatastoreFile_Task [${ds}] ${folder}, logout`,
+          : `teardown: PowerOffVM_Task, Destroy_Task ${run.id}, DeleteDatastoreFile_Task [${ds}] ${folder}, logout (the image stays in [${ds}] ${o.imageFolder}/; \`lkrun gc vcenter --images\` removes it)`,
       ],
     };
   }
@@ -108,7 +116,8 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     const folder = await findFolder(client, dc, o.folder);
     const location: DatastoreLocation = { datacenter: dc.name, datastore: datastore.name };
     const dir = runFolder(run.id);
-    const isoPath = `${dir}/${basename(iso)}`;
+    const cachedIso = await cachedImage(iso, o.imageFolder);
+    const isoPath = cachedIso.path;
     const serialPath = `${dir}/console.log`;
     const wait = { signal: run.signal };
 
@@ -130,16 +139,22 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
       });
     }
     let lastPercent = -10;
-    await uploadFile(client, location, isoPath, iso, {
-      signal: run.signal,
+    const uploaded = await ensureImage({
+      client,
+      datacenter: dc.ref,
+      location,
+      localFile: iso,
+      image: cachedIso,
+      run,
       onProgress: (sent, total) => {
         const percent = total === 0 ? 100 : Math.floor((sent / total) * 100);
         if (percent >= lastPercent + 10 || (percent === 100 && lastPercent < 100)) {
           lastPercent = percent;
-          o.log(`lkrun: uploading ${basename(iso)} to [${datastore.name}] ${dir}/: ${percent}%`);
+          o.log(`lkrun: uploading ${basename(iso)} to [${datastore.name}] ${isoPath}: ${percent}%`);
         }
       },
     });
+    if (!uploaded) o.log(`lkrun: [${datastore.name}] ${isoPath} is already there (same size and checksum): not uploaded`);
     run.ledger.created(filesId);
 
     const vmId = run.ledger.intend({ platform: 'vcenter', type: 'vm', name: run.id, location: { url: origin, datacenter: dc.name } });
@@ -231,11 +246,17 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     return {
       console: serial.stream,
       exited,
-      endpoints: [],
+      endpoints: guestEndpoints(o.publish, ip),
       info: { vm: vmRef.value, vmName: run.id, datacenter: dc.name, datastore: datastore.name, host: host.name, network: network.name, ip },
       teardown,
     };
   }
+}
+
+/** Published ports as the guest's own address serves them: nothing is forwarded, so host port = guest port. */
+export function guestEndpoints(publish: readonly PortMapping[], ip: string | undefined): Endpoint[] {
+  if (ip === undefined) return [];
+  return publish.map((p) => ({ host: ip, hostPort: p.guestPort, guestPort: p.guestPort, protocol: p.protocol }));
 }
 
 function untilSettledOrAborted(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {

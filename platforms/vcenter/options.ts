@@ -6,6 +6,7 @@ import { BadInputError } from '../../src/core/errors.js';
 import { registerSecret } from '../../src/core/redact.js';
 import { parseDuration, parseSize } from '../../src/core/specs.js';
 import type { BootOptions, CommonLaunchOptions } from '../platform.js';
+import { DEFAULT_IMAGE_FOLDER } from './image-folder.js';
 import { parseEndpointUrl, type VimEndpoint } from './vim25/client.js';
 
 export interface VcenterOptions extends BootOptions {
@@ -16,6 +17,8 @@ export interface VcenterOptions extends BootOptions {
   hostname?: string;
   resourcePool?: string;
   folder?: string;
+  /** Datastore folder of the shared, content-addressed ISOs. */
+  imageFolder: string;
   persistentSizeMiB?: number;
   cdromController: 'ide' | 'sata';
   /** Wait this long for VMware Tools to report the guest's IP; undefined: do not wait. */
@@ -35,6 +38,7 @@ export interface VcenterExtra {
   hostname?: string;
   resourcePool?: string;
   folder?: string;
+  imageFolder?: string;
   persistentSize?: string;
   cdrom?: string;
   insecure?: boolean;
@@ -42,6 +46,16 @@ export interface VcenterExtra {
   waitForIp?: string | boolean;
   skipCleanup?: boolean;
   pollInterval?: string;
+}
+
+/** A relative datastore folder: no `[datastore]` part, no `..`. */
+function imageFolder(given: string | undefined): string {
+  if (given === undefined) return DEFAULT_IMAGE_FOLDER;
+  const folder = given.replace(/^\/+|\/+$/g, '');
+  if (folder === '' || folder.startsWith('[') || folder.split('/').some((part) => part === '..' || part === '')) {
+    throw new BadInputError(`--image-folder ${JSON.stringify(given)}: expected a folder on the datastore such as lkrun-images`);
+  }
+  return folder;
 }
 
 type Env = Record<string, string | undefined>;
@@ -89,8 +103,11 @@ export function vcenterOptions(common: CommonLaunchOptions, env: Env = process.e
   }
   const cdrom = extra.cdrom ?? 'ide';
   if (cdrom !== 'ide' && cdrom !== 'sata') throw new BadInputError(`--cdrom ${JSON.stringify(cdrom)}: expected ide or sata`);
-  if (common.publish.length > 0)
-    throw new BadInputError('--publish: vCenter VMs are reached on their own address (see --wait-for-ip), ports are not forwarded');
+  // Nothing is forwarded: probes go straight to the address VMware Tools reports, which only --wait-for-ip learns.
+  if (common.publish.length > 0 && (extra.waitForIp === undefined || extra.waitForIp === false))
+    throw new BadInputError(
+      '--publish on vcenter needs --wait-for-ip: the guest is reached on the address VMware Tools reports, ports are not forwarded',
+    );
   if (common.disks.length > 0) throw new BadInputError('--disk: use --persistent-size for a vCenter VM disk');
   const waitForIp = extra.waitForIp;
   return {
@@ -102,6 +119,7 @@ export function vcenterOptions(common: CommonLaunchOptions, env: Env = process.e
     hostname: first(extra.hostname, env.VCHOST),
     resourcePool: first(extra.resourcePool, env.GOVC_RESOURCE_POOL),
     folder: extra.folder,
+    imageFolder: imageFolder(extra.imageFolder),
     persistentSizeMiB: extra.persistentSize === undefined ? undefined : parseSize(extra.persistentSize, 'M', '--persistent-size'),
     cdromController: cdrom,
     waitForIpMs:

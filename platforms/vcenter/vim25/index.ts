@@ -9,3 +9,4 @@ export * from './tasks.js';
 export * from './vm.js';
 export * from './vm-spec.js';
 export * from './xml.js';
+export * from './file-move.js';

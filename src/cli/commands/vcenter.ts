@@ -7,7 +7,7 @@ export default class Vcenter extends PlatformCommand {
   static override platform = 'vcenter';
   static override summary = 'Boot a LinuxKit ISO on VMware vCenter (or ESXi) and check what its serial console says';
   static override description =
-    `IMAGE is the ISO that boots (iso-bios or iso-efi). lkrun uploads it to a datastore folder named after the run, creates a VM around it (CD-ROM, a serial port written to a datastore file, a vmxnet3 NIC, optionally a thin disk), powers it on and streams the serial file as the console. On every exit path it powers the VM off, destroys it and deletes the run's files; \`lkrun gc\` finishes the job after a kill -9.
+    `IMAGE is the ISO that boots (iso-bios or iso-efi). lkrun uploads it once to a shared datastore folder (--image-folder, under a name with its checksum; later runs reuse it), creates a VM around it (CD-ROM, a serial port written to a datastore file, a vmxnet3 NIC, optionally a thin disk), powers it on and streams the serial file as the console. On every exit path it powers the VM off, destroys it and deletes the run's files; \`lkrun gc\` finishes the job after a kill -9.
 
 Connection settings default to the environment of linuxkit users (VCURL, VCDATACENTER, VCDATASTORE, VCNETWORK, VCHOST) and govc users (GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD, GOVC_INSECURE, GOVC_DATACENTER, GOVC_DATASTORE, GOVC_NETWORK, GOVC_RESOURCE_POOL). TLS is verified unless --insecure; --ca-cert trusts a self-signed vCenter. Passwords are never printed.
 
@@ -55,6 +55,11 @@ EXIT CODES
     }),
     'resource-pool': Flags.string({ description: "resource pool (env GOVC_RESOURCE_POOL; default: the host's)", helpGroup: 'VCENTER' }),
     folder: Flags.string({ description: "VM folder path below the datacenter's vm folder", helpGroup: 'VCENTER' }),
+    'image-folder': Flags.string({
+      description: 'datastore folder of the shared ISOs, uploaded once per content and kept (`lkrun gc vcenter --images` removes them)',
+      default: 'lkrun-images',
+      helpGroup: 'VCENTER',
+    }),
     'persistent-size': Flags.string({ description: 'add a thin persistent disk of this size (512M, 2G)', helpGroup: 'VCENTER' }),
     cdrom: Flags.string({ description: 'controller of the CD-ROM: ide or sata', default: 'ide', helpGroup: 'VCENTER' }),
     insecure: Flags.boolean({ description: 'do not verify the TLS certificate (env GOVC_INSECURE)', helpGroup: 'VCENTER' }),
@@ -77,6 +82,7 @@ EXIT CODES
       hostname: flags.hostname,
       resourcePool: flags['resource-pool'],
       folder: flags.folder,
+      imageFolder: flags['image-folder'],
       persistentSize: flags['persistent-size'],
       cdrom: flags.cdrom,
       insecure: flags.insecure || undefined,
