@@ -1,6 +1,10 @@
 import { Args, Flags, type Interfaces } from '@oclif/core';
 import type { Arch } from '../../image/types.js';
-import { type OwnOptions, PlatformCommand, platformFlags } from '../platform-command.js';
+import { BadInputError } from '../../core/errors.js';
+import { parsePublish } from '../../core/specs.js';
+import { bootOptionsFrom, repeatable } from '../flags.js';
+import { type OwnOptions, type PlatformFlags, PlatformCommand, platformFlags } from '../platform-command.js';
+import type { BootOptions, PortMapping } from '../../../platforms/platform.js';
 import type { VcenterExtra } from '../../../platforms/vcenter/options.js';
 
 export default class Vcenter extends PlatformCommand {
@@ -33,6 +37,11 @@ EXIT CODES
 
   static override flags = {
     ...platformFlags,
+    publish: repeatable({
+      char: 'p',
+      description: 'a guest port the checks reach on the IP VMware Tools reports: GUEST[/tcp|udp] (repeatable; needs --wait-for-ip)',
+      helpGroup: 'MACHINE',
+    }),
     url: Flags.string({
       description: 'https://user:pass@host/sdk (env VCURL, GOVC_URL); http:// only for simulators',
       helpGroup: 'VCENTER',
@@ -73,6 +82,11 @@ EXIT CODES
     return 'x86_64';
   }
 
+  protected override bootOptions(flags: PlatformFlags, arch: Arch): BootOptions {
+    const common = bootOptionsFrom({ ...flags, publish: [] }, arch);
+    return { ...common, publish: ((flags.publish as string[] | undefined) ?? []).map(guestPortOnly) };
+  }
+
   protected override ownOptions(flags: Interfaces.InferredFlags<typeof Vcenter.flags>): OwnOptions {
     const extra: VcenterExtra = {
       url: flags.url,
@@ -93,4 +107,16 @@ EXIT CODES
     };
     return { resolve: { force: 'iso' }, extra: extra as Record<string, unknown> };
   }
+}
+
+/** `123/udp` (or `HOST:GUEST/proto`, whose host side means nothing here): nothing is forwarded, the guest port is reached directly. */
+function guestPortOnly(spec: string): PortMapping {
+  const m = /^(\d+)(?:\/(tcp|udp))?$/i.exec(spec.trim());
+  if (!m) {
+    const mapping = parsePublish(spec);
+    return { protocol: mapping.protocol, guestPort: mapping.guestPort, hostPort: mapping.guestPort };
+  }
+  const port = Number(m[1]);
+  if (port < 1 || port > 65535) throw new BadInputError(`--publish ${JSON.stringify(spec)}: port must be 1 to 65535`);
+  return { hostPort: port, guestPort: port, protocol: (m[2]?.toLowerCase() ?? 'tcp') as 'tcp' | 'udp' };
 }
