@@ -210,3 +210,23 @@ vcTest('with --wait-for-ip, tcp and host steps reach the published port on the I
   t.is(steps[2]!.detail, String(port), 'nothing is forwarded: the host port is the guest port');
   t.deepEqual(runLeftovers(sim), []);
 });
+
+vcTest('lkrun gc vcenter --images deletes the shared ISO folder; without --images it stays', async (t) => {
+  const sim = t.context.sim;
+  t.is((await shortRun(t)).exitCode, 3);
+  const env = { XDG_STATE_HOME: t.context.stateHome, GOVC_URL: sim.url.href };
+  const plain = await lkrun(['gc', 'vcenter', '--older-than', '0s'], { env });
+  t.is(plain.exitCode, 0, plain.all);
+  t.true(existsSync(cachedIso(sim)), 'a gc without --images keeps the cache');
+  const dry = await lkrun(['gc', 'vcenter', '--images', '--dry-run'], { env });
+  t.regex(dry.all, /would sweep vcenter image folder \[LocalDS_0\] lkrun-images\/ in DC0 of the image cache/);
+  t.true(existsSync(cachedIso(sim)));
+  const gc = await lkrun(['gc', 'vcenter', '--images'], { env });
+  t.is(gc.exitCode, 0, gc.all);
+  t.regex(gc.all, /swept vcenter image folder \[LocalDS_0\] lkrun-images\/ in DC0/);
+  t.false(existsSync(imagesDir(sim)));
+  t.false(gc.all.includes(VCSIM_PASSWORD));
+  const bad = await lkrun(['gc', 'vcenter', '--images', '--image-folder', '../x'], { env });
+  t.is(bad.exitCode, 2, bad.all);
+  t.regex(bad.all, /--image-folder "\.\.\/x": expected a folder on the datastore/);
+});

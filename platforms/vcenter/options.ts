@@ -6,7 +6,7 @@ import { BadInputError } from '../../src/core/errors.js';
 import { registerSecret } from '../../src/core/redact.js';
 import { parseDuration, parseSize } from '../../src/core/specs.js';
 import type { BootOptions, CommonLaunchOptions } from '../platform.js';
-import { DEFAULT_IMAGE_FOLDER } from './image-folder.js';
+import { parseImageFolder } from './image-folder.js';
 import { parseEndpointUrl, type VimEndpoint } from './vim25/client.js';
 
 export interface VcenterOptions extends BootOptions {
@@ -46,16 +46,6 @@ export interface VcenterExtra {
   waitForIp?: string | boolean;
   skipCleanup?: boolean;
   pollInterval?: string;
-}
-
-/** A relative datastore folder: no `[datastore]` part, no `..`. */
-function imageFolder(given: string | undefined): string {
-  if (given === undefined) return DEFAULT_IMAGE_FOLDER;
-  const folder = given.replace(/^\/+|\/+$/g, '');
-  if (folder === '' || folder.startsWith('[') || folder.split('/').some((part) => part === '..' || part === '')) {
-    throw new BadInputError(`--image-folder ${JSON.stringify(given)}: expected a folder on the datastore such as lkrun-images`);
-  }
-  return folder;
 }
 
 type Env = Record<string, string | undefined>;
@@ -119,7 +109,7 @@ export function vcenterOptions(common: CommonLaunchOptions, env: Env = process.e
     hostname: first(extra.hostname, env.VCHOST),
     resourcePool: first(extra.resourcePool, env.GOVC_RESOURCE_POOL),
     folder: extra.folder,
-    imageFolder: imageFolder(extra.imageFolder),
+    imageFolder: parseImageFolder(extra.imageFolder),
     persistentSizeMiB: extra.persistentSize === undefined ? undefined : parseSize(extra.persistentSize, 'M', '--persistent-size'),
     cdromController: cdrom,
     waitForIpMs:

@@ -2,11 +2,15 @@
 // annotation, so the ones a run left without a ledger (another machine, a lost
 // state directory) are found by it. Runs still alive here are left alone, and
 // so is anything younger than --older-than (a run elsewhere may own it).
+// With --images it also deletes the shared ISO folder on every datastore
+// (see image-cache.ts): uploaded images stay as a cache until then.
 import type { SweepOptions, Swept } from '../platform.js';
+import { parseImageFolder } from './image-folder.js';
 import { vcenterOptions } from './options.js';
 import {
   deleteFile,
   destroyVm,
+  pathExists,
   listObjects,
   type MoRef,
   NotFoundError,
@@ -59,6 +63,7 @@ async function candidates(client: VimClient): Promise<Candidate[]> {
 
 export async function sweepVcenter(options: SweepOptions): Promise<Swept[]> {
   const o = vcenterOptions({ arch: 'x86_64', cpus: 1, memMiB: 1, disks: [], publish: [] });
+  const imageFolder = options.options?.['images'] === undefined ? undefined : parseImageFolder(options.options['imageFolder']);
   return withSession(o.endpoint, async (client) => {
     const results: Swept[] = [];
     const now = Date.now();
@@ -84,6 +89,36 @@ export async function sweepVcenter(options: SweepOptions): Promise<Swept[]> {
         result.error = (error as Error).message;
       }
     }
+    if (imageFolder !== undefined) results.push(...(await sweepImages(client, imageFolder, options)));
     return results;
   });
+}
+
+/**
+ * The shared image folder on every datastore of every datacenter. Not while a
+ * run is going on here (its VM may boot from it); a run elsewhere whose ISO
+ * disappears fails to power on, so this is for when no run is expected.
+ */
+async function sweepImages(client: VimClient, folder: string, options: SweepOptions): Promise<Swept[]> {
+  if (options.liveRuns.size > 0) {
+    return [{ what: `vcenter image folder ${folder}/`, run: 'the image cache', error: 'runs are still going on this machine' }];
+  }
+  const results: Swept[] = [];
+  for (const dc of await listObjects(client, client.serviceContent.rootFolder, 'Datacenter', ['name'])) {
+    const datacenter = stringProp(dc, 'name') ?? dc.obj.value;
+    for (const ds of await listObjects(client, dc.obj, 'Datastore', ['name'])) {
+      const datastore = stringProp(ds, 'name') ?? ds.obj.value;
+      const location = { datacenter, datastore };
+      if (!(await pathExists(client, location, folder, options.signal))) continue;
+      const result: Swept = { what: `vcenter image folder [${datastore}] ${folder}/ in ${datacenter}`, run: 'the image cache' };
+      results.push(result);
+      if (options.dryRun) continue;
+      try {
+        await deleteFile(client, dc.obj, location, folder, { signal: options.signal });
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) result.error = (error as Error).message;
+      }
+    }
+  }
+  return results;
 }

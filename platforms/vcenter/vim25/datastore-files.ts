@@ -96,6 +96,15 @@ export async function fileSize(
   return Number(length);
 }
 
+/** Whether a file or folder exists (a folder may answer with a listing or a redirect to one). */
+export async function pathExists(client: VimClient, location: DatastoreLocation, path: string, signal?: AbortSignal): Promise<boolean> {
+  const response = await client.http(folderUrl(location, path), { method: 'HEAD', redirect: 'manual', signal });
+  await response.body?.cancel();
+  if (response.status === 404) return false;
+  if (response.status < 400) return true;
+  throw new PlatformError(`${datastorePath(location, path)}: HTTP ${response.status} ${response.statusText}`);
+}
+
 /**
  * Bytes `start` up to (not including) `end`, or to the end of the file. An
  * offset at or past the end gives an empty buffer; a missing file gives

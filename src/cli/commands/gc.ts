@@ -23,6 +23,11 @@ export default class Gc extends LkrunCommand {
     bucket: Flags.string({ description: 'gcp: bucket whose lkrun/ objects to sweep (env CLOUDSDK_IMAGE_BUCKET)', helpGroup: 'GCP' }),
     keys: Flags.string({ description: 'gcp: service-account JSON key (env GOOGLE_APPLICATION_CREDENTIALS)', helpGroup: 'GCP' }),
     endpoint: Flags.string({ description: 'gcp: local endpoint (env LKRUN_GCE_ENDPOINT)', helpGroup: 'GCP' }),
+    images: Flags.boolean({
+      description: 'vcenter: also delete the shared ISO folder on every datastore (kept as a cache by runs), whatever its age',
+      helpGroup: 'VCENTER',
+    }),
+    'image-folder': Flags.string({ description: 'vcenter: the shared ISO folder (default lkrun-images)', helpGroup: 'VCENTER' }),
   };
 
   async run(): Promise<void> {
@@ -53,7 +58,15 @@ export default class Gc extends LkrunCommand {
             olderThanMs,
             liveRuns: liveRunIds(),
             signal: AbortSignal.timeout(600_000),
-            options: { project: flags.project, zone: flags.zone, bucket: flags.bucket, keys: flags.keys, endpoint: flags.endpoint },
+            options: {
+              project: flags.project,
+              zone: flags.zone,
+              bucket: flags.bucket,
+              keys: flags.keys,
+              endpoint: flags.endpoint,
+              images: flags.images ? 'yes' : undefined,
+              imageFolder: flags['image-folder'],
+            },
           });
           for (const s of swept) {
             this.log(
