@@ -16,6 +16,7 @@ import {
   findNetwork,
   findResourcePool,
   findVmsByAnnotation,
+  moveFile,
   powerOffVm,
   powerOnVm,
   readRange,
@@ -42,6 +43,7 @@ export async function exerciseClient(fake: FakeVcenter): Promise<void> {
     const plain = await findNetwork(client, dc, 'VM Network');
     const portgroup = await findNetwork(client, dc, 'DC0_DVPG0');
     await uploadFile(client, location, 'lkrun/boot.iso', iso);
+    await moveFile(client, dc.ref, location, 'lkrun/boot.iso', 'lkrun/moved.iso');
     await fileSize(client, location, 'lkrun/boot.iso');
     await readRange(client, location, 'lkrun/console.log', 0);
     const common = {

@@ -17,17 +17,13 @@ export async function moveFile(
 ): Promise<void> {
   const fileManager = client.serviceContent.fileManager;
   if (!fileManager) throw new PlatformError('vCenter has no FileManager');
-  await runTask(
-    client,
-    'MoveDatastoreFile_Task',
-    {
-      _this: fileManager,
-      sourceName: datastorePath(location, from),
-      sourceDatacenter: datacenter,
-      destinationName: datastorePath(location, to),
-      destinationDatacenter: datacenter,
-      force: true,
-    },
-    options,
-  );
+  const body = {
+    _this: fileManager,
+    sourceName: datastorePath(location, from),
+    sourceDatacenter: datacenter,
+    destinationName: datastorePath(location, to),
+    destinationDatacenter: datacenter,
+    force: true,
+  };
+  await runTask(client, 'MoveDatastoreFile_Task', body, options);
 }
