@@ -5,11 +5,24 @@
 // setting the VM's guest.ipAddress (vcsim's `SET.guest.ipAddress` extraConfig).
 import anyTest, { type TestFn } from 'ava';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cachedImage, ensureImage } from '../platforms/vcenter/image-cache.js';
 import { anyString, findDatacenter, findVmsByAnnotation, runTask, typed, withSession } from '../platforms/vcenter/vim25/index.js';
+import { Ledger } from '../src/core/ledger.js';
+import type { CleanupFn, RunContext } from '../src/core/run-context.js';
 import type { JobResult } from '../src/harness/results.js';
 import { built, image, lkrun, NOT_BUILT } from './helpers/lkrun.js';
 import { buildVcsim, startVcsim, type Vcsim, VCSIM_PASSWORD, vcsimUnavailable } from './helpers/vcsim.js';
@@ -229,4 +242,51 @@ vcTest('lkrun gc vcenter --images deletes the shared ISO folder; without --image
   const bad = await lkrun(['gc', 'vcenter', '--images', '--image-folder', '../x'], { env });
   t.is(bad.exitCode, 2, bad.all);
   t.regex(bad.all, /--image-folder "\.\.\/x": expected a folder on the datastore/);
+});
+
+vcTest('a complete copy that another run puts in place during the upload is used, not moved over', async (t) => {
+  const sim = t.context.sim;
+  const cleanups: CleanupFn[] = [];
+  const ledgerDir = join(t.context.stateHome, 'runs');
+  const run: RunContext = {
+    id: 'lkrun-race-abc123',
+    stateDir: t.context.stateHome,
+    signal: new AbortController().signal,
+    ledger: new Ledger('lkrun-race-abc123', ledgerDir),
+    defer: (_name, step) => cleanups.push(step),
+    log: () => {},
+  };
+  const image = await cachedImage(ISO, IMAGES);
+  const source = await withSession({ url: sim.url }, async (client) => {
+    const dc = await findDatacenter(client);
+    let other = false;
+    const result = await ensureImage({
+      client,
+      datacenter: dc.ref,
+      location: { datacenter: dc.name, datastore: 'LocalDS_0' },
+      localFile: ISO,
+      image,
+      run,
+      // The other run: while this upload is under way, its complete copy and sidecar appear.
+      onProgress: (sent) => {
+        if (other || sent === 0) return;
+        other = true;
+        mkdirSync(imagesDir(sim), { recursive: true });
+        copyFileSync(ISO, cachedIso(sim));
+        writeFileSync(sidecar(sim), `${localSha}\n`);
+      },
+    });
+    const mtime = statSync(cachedIso(sim)).mtimeMs;
+    t.true(
+      readdirSync(imagesDir(sim)).some((f) => f.endsWith(`.${run.id}.partial`)),
+      'the upload went to its own temporary name',
+    );
+    for (const step of cleanups.reverse())
+      await step({ outcome: 'passed', signal: new AbortController().signal, deadline: Date.now() + 30_000 });
+    t.is(statSync(cachedIso(sim)).mtimeMs, mtime, 'the copy in place was not replaced');
+    return result;
+  });
+  t.is(source, 'found after upload');
+  assertCacheIntact(t, sim);
+  t.false(existsSync(join(ledgerDir, `${run.id}.json`)) && readFileSync(join(ledgerDir, `${run.id}.json`), 'utf8').includes('partial'));
 });

@@ -68,14 +68,16 @@ const ignoreMissing = (error: unknown) => {
   if (!(error instanceof NotFoundError)) throw error;
 };
 
+/** A complete copy was there; this run's upload became the shared copy; another run's copy appeared during the upload. */
+export type ImageSource = 'found' | 'uploaded' | 'found after upload';
+
 /**
- * Uploads the ISO unless a complete copy is there. Returns whether this run
- * uploaded it. The temporary file is a ledger entry and a cleanup until it has
+ * Uploads the ISO unless a complete copy is there, and says which happened. The temporary file is a ledger entry and a cleanup until it has
  * been moved into place, so an interrupted upload leaves nothing behind.
  */
-export async function ensureImage(o: EnsureOptions): Promise<boolean> {
+export async function ensureImage(o: EnsureOptions): Promise<ImageSource> {
   const { client, datacenter, location, image, run } = o;
-  if (await isCached(client, location, image, run.signal)) return false;
+  if (await isCached(client, location, image, run.signal)) return 'found';
   const partial = `${image.path}.${run.id}.partial`;
   const partialId = run.ledger.intend({
     platform: 'vcenter',
@@ -92,8 +94,16 @@ export async function ensureImage(o: EnsureOptions): Promise<boolean> {
   await deleteFile(client, datacenter, location, image.sidecar, { signal: run.signal }).catch(ignoreMissing);
   await uploadFile(client, location, partial, o.localFile, { signal: run.signal, onProgress: o.onProgress });
   run.ledger.created(partialId);
-  await moveFile(client, datacenter, location, partial, image.path, { signal: run.signal });
+  // Another run may have put a complete copy in place meanwhile, and booted from it: a real datastore
+  // refuses to replace a file a VM holds open, so use that copy rather than moving over it.
+  if (await isCached(client, location, image, run.signal)) return 'found after upload';
+  try {
+    await moveFile(client, datacenter, location, partial, image.path, { signal: run.signal });
+  } catch (error) {
+    if (await isCached(client, location, image, run.signal)) return 'found after upload';
+    throw error;
+  }
   const sum = Buffer.from(`${image.sha256}\n`);
   await uploadStream(client, location, image.sidecar, Readable.from([sum]), sum.length, { signal: run.signal });
-  return true;
+  return 'uploaded';
 }

@@ -139,7 +139,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
       });
     }
     let lastPercent = -10;
-    const uploaded = await ensureImage({
+    const source = await ensureImage({
       client,
       datacenter: dc.ref,
       location,
@@ -154,7 +154,8 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
         }
       },
     });
-    if (!uploaded) o.log(`lkrun: [${datastore.name}] ${isoPath} is already there (same size and checksum): not uploaded`);
+    if (source === 'found') o.log(`lkrun: [${datastore.name}] ${isoPath} is already there (same size and checksum): not uploaded`);
+    if (source === 'found after upload') o.log(`lkrun: [${datastore.name}] ${isoPath} was completed by another run meanwhile: using it`);
     run.ledger.created(filesId);
 
     const vmId = run.ledger.intend({ platform: 'vcenter', type: 'vm', name: run.id, location: { url: origin, datacenter: dc.name } });
