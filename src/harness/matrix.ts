@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
 import { boundedExec, PatternError } from '../core/patterns.js';
 import type { JobPlan } from './results.js';
+import { defaultLocalPlatform, type LocalPlatform } from '../../platforms/registry.js';
 import { imageFor, SuiteError, type Suite, type Target } from './suite.js';
 
 export interface MatrixJob extends JobPlan {
@@ -42,11 +43,33 @@ export function parseShard(text: string): Shard {
   return { index, total };
 }
 
-export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep?: RegExp; shard?: Shard } = {}): MatrixJob[] {
+/** The target name that means "this host's default platform", as `lkrun run` picks it. */
+export const LOCAL_TARGET = 'local';
+
+export interface MatrixOptions {
+  targets?: Target[];
+  grep?: RegExp;
+  shard?: Shard;
+  /** What `local` resolves to; default: this host's, chosen once per matrix. */
+  local?: () => LocalPlatform;
+}
+
+/**
+ * Jobs are named after the platform they run on, `local` resolved: reports,
+ * --grep and --shard all see `SUITE qemu/x86_64`, and `local` next to the
+ * platform it resolves to is one job, not two.
+ */
+export function buildMatrix(suites: Suite[], options: MatrixOptions = {}): MatrixJob[] {
   const ids = new Map<string, Suite>();
   let jobs: MatrixJob[] = [];
+  let local: LocalPlatform | undefined;
+  const resolveTarget = (target: Target): Target => {
+    if (target.platform !== LOCAL_TARGET) return target;
+    local ??= (options.local ?? defaultLocalPlatform)();
+    return { ...target, platform: local.platform };
+  };
   for (const suite of suites) {
-    for (const target of options.targets?.length ? options.targets : suite.targets) {
+    for (const target of (options.targets?.length ? options.targets : suite.targets).map(resolveTarget)) {
       const id = `${suite.name} ${target.platform}/${target.arch}`;
       const earlier = ids.get(id);
       // The same file named twice is one suite; two files sharing a name would
