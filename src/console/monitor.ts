@@ -4,8 +4,8 @@
 // that yields bytes can be monitored.
 import type { Readable, Writable } from 'node:stream';
 import { GuestPanicError, ExpectationFailedError, StallError, TimeoutError, type LkrunError } from '../core/errors.js';
-import { firstMatch, PatternError, type LineMatch } from '../core/patterns.js';
-import { formatTimedLine, Transcript, type TimedLine } from './transcript.js';
+import { PatternError, PatternSet, scanText, type TextMatch } from '../core/patterns.js';
+import { formatTimedBlock, Transcript, type TimedBlock } from './transcript.js';
 
 export interface FailPattern {
   pattern: RegExp;
@@ -42,9 +42,21 @@ export interface MonitorOptions {
 interface Waiter {
   pattern: RegExp;
   /** The pattern without g/y, whose lastIndex would make matches depend on earlier ones. */
-  matcher: RegExp;
+  set: PatternSet;
   resolve: (m: ConsoleMatch) => void;
   reject: (e: Error) => void;
+}
+
+/** Console text since the last match kept for expectations set later; beyond it, the oldest text is only in the log. */
+export const BACKLOG_CHARS = 16 * 1024 * 1024;
+
+/** Console gathered before it is matched: one bounded matching call then covers many small chunks. */
+const MATCH_BATCH_CHARS = 1024 * 1024;
+
+interface Position {
+  /** Index into the backlog; its length: the unfinished line. */
+  block: number;
+  offset: number;
 }
 
 export class ConsoleMonitor {
@@ -54,14 +66,22 @@ export class ConsoleMonitor {
   readonly failure: Promise<never>;
   failed?: LkrunError;
   private rejectFailure!: (e: LkrunError) => void;
-  /** Where the next expectation may start matching: a line of the transcript (its length: the unfinished line) and a column in it. */
-  private cursor = { line: 0, col: 0 };
-  /** Completed lines the oldest waiter has already been tried on, so no line is searched twice for it. */
+  /** Complete lines from the cursor on: the text the next expectation may match (the first block from `cursor.offset`). */
+  private backlog: string[] = [];
+  private backlogChars = 0;
+  /** Where the next expectation may start matching. */
+  private cursor: Position = { block: 0, offset: 0 };
+  /** Backlog blocks the oldest waiter has already been tried on, so no text is searched twice for it. */
   private searched: { waiter?: Waiter; upTo: number } = { upTo: 0 };
+  /** Complete lines not matched yet (fail-on, expectations). */
+  private unmatched: string[] = [];
+  private unmatchedChars = 0;
+  private matchQueued = false;
   private waiters: Waiter[] = [];
   private stallTimer?: NodeJS.Timeout;
   private partialTimer?: NodeJS.Timeout;
   private readonly failOn: FailPattern[];
+  private readonly failSet: PatternSet;
   private endedResolve!: () => void;
   readonly ended: Promise<void>;
 
@@ -69,6 +89,7 @@ export class ConsoleMonitor {
     this.startedAt = options.startedAt ?? Date.now();
     this.transcript = new Transcript(() => Date.now() - this.startedAt);
     this.failOn = options.failOn ?? DEFAULT_FAIL_PATTERNS;
+    this.failSet = new PatternSet(this.failOn.map((f) => f.pattern));
     this.failure = new Promise<never>((_, reject) => (this.rejectFailure = reject));
     this.failure.catch(() => {}); // observed through `failed` and by racers
     this.ended = new Promise((resolve) => (this.endedResolve = resolve));
@@ -82,10 +103,15 @@ export class ConsoleMonitor {
   }
 
   feed(chunk: Uint8Array | string): void {
-    const lines = this.transcript.push(chunk);
-    this.onLines(lines);
+    this.add(this.transcript.pushBlock(chunk));
     this.armStallTimer();
-    this.checkWaiters();
+    // Matching waits for a batch of console or the end of the current task,
+    // whichever comes first: each matching call pays for a watchdog.
+    if (this.unmatchedChars >= MATCH_BATCH_CHARS) this.matchNow();
+    else if (!this.matchQueued) {
+      this.matchQueued = true;
+      queueMicrotask(() => this.matchNow());
+    }
   }
 
   /** Console output recorded earlier (a snapshot's transcript): matched like live output, marked as replayed in the log. */
@@ -97,8 +123,8 @@ export class ConsoleMonitor {
 
   /** The console closed: finish the last line and stop the stall clock. */
   end(): void {
-    this.onLines(this.transcript.flush());
-    this.checkWaiters(true);
+    this.add(this.transcript.flushBlock());
+    this.matchNow(true);
     this.stop();
     this.endedResolve();
   }
@@ -122,7 +148,7 @@ export class ConsoleMonitor {
       };
       const waiter: Waiter = {
         pattern,
-        matcher: new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')),
+        set: new PatternSet([pattern]),
         resolve: (m) => {
           cleanup();
           resolve(m);
@@ -145,12 +171,36 @@ export class ConsoleMonitor {
         }, options.timeoutMs);
       }
       this.waiters.push(waiter);
-      this.checkWaiters();
+      this.matchNow();
     });
   }
 
   tail(count = 50): string[] {
     return this.transcript.tail(count);
+  }
+
+  /** New complete lines: logged now, matched with the next batch. */
+  private add(block: TimedBlock): void {
+    if (block.text === '') return;
+    this.options.log?.write(formatTimedBlock(block));
+    this.unmatched.push(block.text);
+    this.unmatchedChars += block.text.length;
+  }
+
+  private matchNow(acceptPartialLine = false): void {
+    this.matchQueued = false;
+    const blocks = this.unmatched;
+    this.unmatched = [];
+    this.unmatchedChars = 0;
+    if (blocks.length > 0) {
+      this.checkFailOn(blocks);
+      for (const block of blocks) {
+        this.backlog.push(block);
+        this.backlogChars += block.length;
+      }
+      this.trimBacklog();
+    }
+    this.checkWaiters(acceptPartialLine);
   }
 
   private checkWaiters(acceptPartialLine = false): void {
@@ -162,64 +212,81 @@ export class ConsoleMonitor {
       const found = this.search(waiter);
       if (found === 'failed') continue; // that waiter was rejected; the next one may match
       if (!found) return;
-      const { line, col, match } = found;
+      const { block, start, end, match } = found;
+      const partial = block === this.backlog.length;
       // A match in an unfinished line (a prompt, or a line still arriving)
       // waits briefly for the rest of it, so reports show the whole line.
-      if (line === this.transcript.lines.length && !acceptPartialLine) {
+      if (partial && !acceptPartialLine) {
         this.partialTimer ??= setTimeout(() => {
           this.partialTimer = undefined;
-          this.checkWaiters(true);
+          this.matchNow(true);
         }, 100);
         return;
       }
-      const text = this.lineText(line);
-      const end = col + match.index + match[0].length;
+      const line = partial ? this.transcript.pending : this.backlog[block]!.slice(start, end);
+      const matchEnd = start + match.index + match[0].length;
       // An empty match at the end of a line moves on, so the next expectation cannot match the same spot forever.
-      this.cursor = end >= text.length && line < this.transcript.lines.length ? { line: line + 1, col: 0 } : { line, col: end };
-      waiter.resolve({ pattern: waiter.pattern, at: Date.now() - this.startedAt, text: match[0], line: text });
+      this.cursor = matchEnd >= end && !partial ? { block, offset: end + 1 } : { block, offset: matchEnd };
+      this.dropConsumed();
+      waiter.resolve({ pattern: waiter.pattern, at: Date.now() - this.startedAt, text: match[0], line });
     }
   }
 
-  /** The first match of the oldest waiter at or after the cursor, in lines not yet tried; 'failed' when the pattern could not be run (and its waiter was rejected). */
-  private search(waiter: Waiter): { line: number; col: number; match: RegExpExecArray } | 'failed' | undefined {
-    const done = this.transcript.lines.length;
-    if (this.searched.waiter !== waiter) this.searched = { waiter, upTo: this.cursor.line };
-    const first = Math.max(this.cursor.line, this.searched.upTo);
-    const texts: string[] = [];
-    for (let i = first; i <= done; i++) {
-      const text = this.lineText(i);
-      texts.push(i === this.cursor.line ? text.slice(this.cursor.col) : text);
-    }
-    let found: LineMatch | undefined;
+  /** The first match of the oldest waiter at or after the cursor, in text not yet tried; 'failed' when the pattern could not be run (and its waiter was rejected). */
+  private search(waiter: Waiter): { block: number; start: number; end: number; match: RegExpExecArray } | 'failed' | undefined {
+    if (this.searched.waiter !== waiter) this.searched = { waiter, upTo: this.cursor.block };
+    const first = Math.max(this.cursor.block, this.searched.upTo);
+    const texts = this.backlog.slice(first);
+    texts.push(this.transcript.pending);
+    // The cursor's own block is searched from the cursor on: a line's rest after a match is still open to the next expectation.
+    const skip = first === this.cursor.block ? this.cursor.offset : 0;
+    if (skip > 0) texts[0] = texts[0]!.slice(skip);
+    let found: TextMatch | undefined;
     try {
-      found = firstMatch([waiter.matcher], texts);
+      found = scanText(waiter.set, texts, true);
     } catch (error) {
       if (!(error instanceof PatternError)) throw error;
       waiter.reject(new ExpectationFailedError(error.message));
       return 'failed';
     }
     if (!found) {
-      this.searched.upTo = done;
+      this.searched.upTo = this.backlog.length;
       return undefined;
     }
-    const line = first + found.line;
-    return { line, col: line === this.cursor.line ? this.cursor.col : 0, match: found.match };
+    const block = first + found.text;
+    const shift = found.text === 0 ? skip : 0;
+    // The whole line, even when the cursor was in the middle of it.
+    const text = block === this.backlog.length ? this.transcript.pending : this.backlog[block]!;
+    const lineStart = shift > 0 ? text.lastIndexOf('\n', shift + found.start - 1) + 1 : found.start;
+    const offset = shift + found.start - lineStart;
+    return { block, start: lineStart, end: shift + found.end, match: withIndex(found.match, found.match.index + offset) };
   }
 
-  /** Text of line `index`; the transcript's length is the unfinished line. */
-  private lineText(index: number): string {
-    return index < this.transcript.lines.length ? this.transcript.lines[index]!.text : this.transcript.pending;
+  /** Drops backlog blocks wholly before the cursor. */
+  private dropConsumed(): void {
+    while (this.cursor.block > 0 || (this.backlog.length > 0 && this.cursor.offset >= this.backlog[0]!.length)) {
+      if (this.cursor.block === 0) this.cursor = { block: 1, offset: 0 };
+      const dropped = this.backlog.shift()!;
+      this.backlogChars -= dropped.length;
+      this.cursor = { block: this.cursor.block - 1, offset: this.cursor.offset };
+      this.searched.upTo = Math.max(0, this.searched.upTo - 1);
+    }
   }
 
-  private onLines(lines: TimedLine[]): void {
-    for (const line of lines) this.options.log?.write(formatTimedLine(line) + '\n');
-    if (this.failed || lines.length === 0) return;
-    let hit: LineMatch | undefined;
+  /** Keeps the backlog bounded: text no expectation matched for long is dropped, oldest first. */
+  private trimBacklog(): void {
+    while (this.backlog.length > 1 && this.backlogChars - this.backlog[0]!.length >= BACKLOG_CHARS) {
+      this.backlogChars -= this.backlog.shift()!.length;
+      this.cursor = this.cursor.block === 0 ? { block: 0, offset: 0 } : { block: this.cursor.block - 1, offset: this.cursor.offset };
+      this.searched.upTo = Math.max(0, this.searched.upTo - 1);
+    }
+  }
+
+  private checkFailOn(blocks: string[]): void {
+    if (this.failed || this.failOn.length === 0) return;
+    let hit: TextMatch | undefined;
     try {
-      hit = firstMatch(
-        this.failOn.map((f) => f.pattern),
-        lines.map((l) => l.text),
-      );
+      hit = scanText(this.failSet, blocks, false);
     } catch (error) {
       if (!(error instanceof PatternError)) throw error;
       this.fail(new ExpectationFailedError(`--fail-on ${error.message}`));
@@ -227,7 +294,7 @@ export class ConsoleMonitor {
     }
     if (!hit) return;
     const { kind, pattern } = this.failOn[hit.pattern]!;
-    const text = lines[hit.line]!.text.trim();
+    const text = blocks[hit.text]!.slice(hit.start, hit.end).trim();
     this.fail(
       kind === 'panic'
         ? new GuestPanicError(`guest panicked: ${text}`)
@@ -248,6 +315,12 @@ export class ConsoleMonitor {
     this.stop();
     this.rejectFailure(error);
   }
+}
+
+/** The match with its index moved to count from the start of the whole line. */
+function withIndex(match: RegExpExecArray, index: number): RegExpExecArray {
+  match.index = index;
+  return match;
 }
 
 export function formatSeconds(ms: number): string {

@@ -1,6 +1,8 @@
-// The console as lines with the time each one started, relative to the run's
-// start. Raw bytes go to the terminal untouched; the transcript is the cleaned
-// text that expectations match and that logs and reports keep.
+// The console as blocks of lines with the time they started, relative to the
+// run's start. Raw bytes go to the terminal untouched; the transcript is the
+// cleaned text that expectations match and that logs and reports keep. Lines
+// are kept as blocks of text (one per chunk of console), not one object per
+// line, and only the recent ones are kept: the log file has everything.
 
 export interface TimedLine {
   /** Milliseconds since the transcript started. */
@@ -8,9 +10,18 @@ export interface TimedLine {
   text: string;
 }
 
+/** Complete lines from one chunk of console: its first line started at `firstAt`, the others at `at`. */
+export interface TimedBlock {
+  /** Lines, each ending in a newline. */
+  text: string;
+  firstAt: number;
+  at: number;
+}
+
 // CSI/OSC escape sequences and lone control characters other than tab/newline.
 // Firmware (OVMF, GRUB) paints the screen with them; they would break matching.
 const ESCAPES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]/g;
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
 
 export function cleanConsoleText(text: string): string {
   return text.replace(/\r(?!\n)/g, '\n').replace(ESCAPES, '');
@@ -22,38 +33,47 @@ export function cleanConsoleText(text: string): string {
  */
 export const MAX_LINE_CHARS = 64 * 1024;
 
+/** Recent console kept for tail(), in characters; older text is only in the log. */
+export const TAIL_CHARS = 4 * 1024 * 1024;
+
 export class Transcript {
-  readonly lines: TimedLine[] = [];
   private partial = '';
   private partialAt = 0;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  /** Bytes of a UTF-8 sequence cut by the end of the last chunk. */
+  private carry: Uint8Array = new Uint8Array(0);
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+  private recent: string[] = [];
+  private recentChars = 0;
 
   constructor(private readonly clock: () => number = () => 0) {}
 
   /** Adds raw console bytes; returns the lines completed by them. */
   push(chunk: Uint8Array | string): TimedLine[] {
-    const text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    return linesOf(this.pushBlock(chunk));
+  }
+
+  /** Adds raw console bytes; returns the lines completed by them as one block (text '' when none). */
+  pushBlock(chunk: Uint8Array | string): TimedBlock {
+    const text = typeof chunk === 'string' ? (CONTROL.test(chunk) ? cleanConsoleText(chunk) : chunk) : this.decode(chunk);
     const now = this.clock();
     if (this.partial === '') this.partialAt = now;
-    const pieces = cleanConsoleText(text).split('\n');
-    const done: TimedLine[] = [];
-    pieces.forEach((piece, index) => {
-      this.partial += piece;
-      while (this.partial.length > MAX_LINE_CHARS) {
-        // Never cut a surrogate pair in two.
-        const cut = isHighSurrogate(this.partial.charCodeAt(MAX_LINE_CHARS - 1)) ? MAX_LINE_CHARS - 1 : MAX_LINE_CHARS;
-        done.push({ at: this.partialAt, text: this.partial.slice(0, cut) });
-        this.partial = this.partial.slice(cut);
-        this.partialAt = now;
-      }
-      if (index < pieces.length - 1) {
-        done.push({ at: this.partialAt, text: this.partial });
-        this.partial = '';
-        this.partialAt = now;
-      }
-    });
-    this.lines.push(...done);
-    return done;
+    const firstAt = this.partialAt;
+    const all = this.partial + text;
+    let lastNewline = all.lastIndexOf('\n');
+    let done = lastNewline < 0 ? '' : all.slice(0, lastNewline + 1);
+    let rest = lastNewline < 0 ? all : all.slice(lastNewline + 1);
+    if (done !== '' && hasLongLine(done)) done = cutLongLines(done);
+    if (rest.length > MAX_LINE_CHARS) {
+      const cut = cutLongLines(rest);
+      lastNewline = cut.lastIndexOf('\n');
+      done += cut.slice(0, lastNewline + 1);
+      rest = cut.slice(lastNewline + 1);
+    }
+    this.partial = rest;
+    if (done === '') return { text: '', firstAt, at: now };
+    this.partialAt = now;
+    this.remember(done);
+    return { text: done, firstAt, at: now };
   }
 
   /** The unfinished last line (a prompt, a progress bar). */
@@ -61,26 +81,121 @@ export class Transcript {
     return this.partial;
   }
 
-  /** Everything, for expectations that span lines. */
-  get text(): string {
-    return this.lines.map((l) => l.text).join('\n') + (this.lines.length ? '\n' : '') + this.partial;
-  }
-
+  /** The last `count` lines kept (the unfinished one included). */
   tail(count: number): string[] {
-    const all = this.lines.map((l) => l.text);
+    const lines: string[] = [];
     // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
-    if (this.partial) all.push(this.partial);
-    return all.slice(-count);
+    if (this.partial) lines.push(this.partial);
+    for (let b = this.recent.length - 1; b >= 0 && lines.length < count; b--) {
+      const block = this.recent[b]!;
+      let end = block.length - 1;
+      while (end >= 0 && lines.length < count) {
+        const start = block.lastIndexOf('\n', end - 1) + 1;
+        lines.push(block.slice(start, end));
+        end = start - 1;
+      }
+    }
+    return lines.slice(0, count).reverse();
   }
 
   /** Closes the last line, e.g. when the console ends without a newline. */
   flush(): TimedLine[] {
-    if (this.partial === '') return [];
-    const line = { at: this.partialAt, text: this.partial };
-    this.partial = '';
-    this.lines.push(line);
-    return [line];
+    return linesOf(this.flushBlock());
   }
+
+  flushBlock(): TimedBlock {
+    const block = { text: this.partial === '' ? '' : `${this.partial}\n`, firstAt: this.partialAt, at: this.partialAt };
+    this.partial = '';
+    if (block.text !== '') this.remember(block.text);
+    return block;
+  }
+
+  private remember(text: string): void {
+    this.recent.push(text);
+    this.recentChars += text.length;
+    while (this.recent.length > 1 && this.recentChars - this.recent[0]!.length >= TAIL_CHARS) this.recentChars -= this.recent.shift()!.length;
+  }
+
+  /** UTF-8 to text, a sequence cut between chunks kept for the next one. Plain ASCII (the common case) needs no cleaning. */
+  private decode(chunk: Uint8Array): string {
+    let bytes = chunk;
+    if (this.carry.length > 0) {
+      bytes = new Uint8Array(this.carry.length + chunk.length);
+      bytes.set(this.carry);
+      bytes.set(chunk, this.carry.length);
+    }
+    const keep = incompleteTail(bytes);
+    const whole = bytes.subarray(0, bytes.length - keep);
+    this.carry = bytes.slice(bytes.length - keep);
+    const text = this.decoder.decode(whole);
+    return hasControlBytes(whole) ? cleanConsoleText(text) : text;
+  }
+}
+
+function linesOf(block: TimedBlock): TimedLine[] {
+  if (block.text === '') return [];
+  return block.text
+    .slice(0, -1)
+    .split('\n')
+    .map((text, i) => ({ at: i === 0 ? block.firstAt : block.at, text }));
+}
+
+/** Whether some line of `text` (newline-terminated lines) is longer than MAX_LINE_CHARS; jumps a window at a time, not a line. */
+function hasLongLine(text: string): boolean {
+  for (let start = 0; start < text.length; ) {
+    const newline = text.lastIndexOf('\n', start + MAX_LINE_CHARS);
+    if (newline < start) return true;
+    start = newline + 1;
+  }
+  return false;
+}
+
+/** `text` with every run of more than MAX_LINE_CHARS without a newline cut by newlines. */
+function cutLongLines(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const pieces: string[] = [];
+      while (line.length > MAX_LINE_CHARS) {
+        // Never cut a surrogate pair in two.
+        const cut = isHighSurrogate(line.charCodeAt(MAX_LINE_CHARS - 1)) ? MAX_LINE_CHARS - 1 : MAX_LINE_CHARS;
+        pieces.push(line.slice(0, cut));
+        line = line.slice(cut);
+      }
+      pieces.push(line);
+      return pieces.join('\n');
+    })
+    .join('\n');
+}
+
+/** How many bytes at the end of `bytes` start a UTF-8 sequence that is not complete yet. */
+function incompleteTail(bytes: Uint8Array): number {
+  for (let back = 1; back <= Math.min(4, bytes.length); back++) {
+    const byte = bytes[bytes.length - back]!;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const needs = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return needs > back ? back : 0;
+  }
+  return 0;
+}
+
+/** Whether the bytes hold a control character the cleaning removes (anything below space but tab and newline, or DEL); four bytes at a time. */
+function hasControlBytes(bytes: Uint8Array): boolean {
+  let i = 0;
+  const isControl = (b: number) => (b < 0x20 ? b !== 0x09 && b !== 0x0a : b === 0x7f);
+  for (; i < bytes.length && (bytes.byteOffset + i) % 4 !== 0; i++) if (isControl(bytes[i]!)) return true;
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, (bytes.length - i) >>> 2);
+  for (let w = 0; w < words.length; w++) {
+    const x = words[w]!;
+    const del = x ^ 0x7f7f7f7f;
+    // Some byte below 0x20, or some byte equal to 0x7f (classic word-at-a-time tests).
+    if ((((x - 0x20202020) & ~x) | ((del - 0x01010101) & ~del)) & 0x80808080) {
+      const at = i + w * 4;
+      if (isControl(bytes[at]!) || isControl(bytes[at + 1]!) || isControl(bytes[at + 2]!) || isControl(bytes[at + 3]!)) return true;
+    }
+  }
+  for (i += words.length * 4; i < bytes.length; i++) if (isControl(bytes[i]!)) return true;
+  return false;
 }
 
 function isHighSurrogate(code: number): boolean {
@@ -89,4 +204,13 @@ function isHighSurrogate(code: number): boolean {
 
 export function formatTimedLine(line: TimedLine): string {
   return `[${(line.at / 1000).toFixed(3).padStart(9)}] ${line.text}`;
+}
+
+/** A block's lines for the log, each with its timestamp. */
+export function formatTimedBlock(block: TimedBlock): string {
+  const firstEnd = block.text.indexOf('\n');
+  const first = formatTimedLine({ at: block.firstAt, text: block.text.slice(0, firstEnd) });
+  if (firstEnd === block.text.length - 1) return `${first}\n`;
+  const prefix = formatTimedLine({ at: block.at, text: '' });
+  return `${first}\n${prefix}${block.text.slice(firstEnd + 1, -1).replaceAll('\n', `\n${prefix}`)}\n`;
 }
