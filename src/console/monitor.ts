@@ -43,6 +43,8 @@ interface Waiter {
   pattern: RegExp;
   /** The pattern without g/y, whose lastIndex would make matches depend on earlier ones. */
   set: PatternSet;
+  /** The fail-on patterns then this one, to search new console for both in one pass. */
+  withFailOn?: PatternSet;
   resolve: (m: ConsoleMatch) => void;
   reject: (e: Error) => void;
 }
@@ -51,7 +53,7 @@ interface Waiter {
 export const BACKLOG_CHARS = 16 * 1024 * 1024;
 
 /** Console gathered before it is matched: one bounded matching call then covers many small chunks. */
-const MATCH_BATCH_CHARS = 1024 * 1024;
+const MATCH_BATCH_CHARS = 768 * 1024;
 
 interface Position {
   /** Index into the backlog; its length: the unfinished line. */
@@ -181,10 +183,12 @@ export class ConsoleMonitor {
 
   /** New complete lines: logged now, matched with the next batch. */
   private add(block: TimedBlock): void {
-    if (block.text === '') return;
+    if (block.head === '') return;
     this.options.log?.write(formatTimedBlock(block));
-    this.unmatched.push(block.text);
-    this.unmatchedChars += block.text.length;
+    for (const text of block.body === '' ? [block.head] : [block.head, block.body]) {
+      this.unmatched.push(text);
+      this.unmatchedChars += text.length;
+    }
   }
 
   private matchNow(acceptPartialLine = false): void {
@@ -193,11 +197,12 @@ export class ConsoleMonitor {
     this.unmatched = [];
     this.unmatchedChars = 0;
     if (blocks.length > 0) {
-      this.checkFailOn(blocks);
+      const start = this.backlog.length;
       for (const block of blocks) {
         this.backlog.push(block);
         this.backlogChars += block.length;
       }
+      this.checkNew(blocks, start);
       this.trimBacklog();
     }
     this.checkWaiters(acceptPartialLine);
@@ -282,17 +287,54 @@ export class ConsoleMonitor {
     }
   }
 
-  private checkFailOn(blocks: string[]): void {
+  /**
+   * Fail-on patterns over new lines (backlog blocks from `start`). The oldest
+   * waiter rides along in the same pass when these lines are the next it
+   * would search: one pass over the text instead of two.
+   */
+  private checkNew(blocks: string[], start: number): void {
     if (this.failed || this.failOn.length === 0) return;
-    let hit: TextMatch | undefined;
-    try {
-      hit = scanText(this.failSet, blocks, false);
-    } catch (error) {
-      if (!(error instanceof PatternError)) throw error;
-      this.fail(new ExpectationFailedError(`--fail-on ${error.message}`));
+    const waiter = this.waiters[0];
+    const rides =
+      waiter !== undefined &&
+      this.searched.waiter === waiter &&
+      this.searched.upTo >= start &&
+      (this.cursor.block < start || (this.cursor.block === start && this.cursor.offset === 0));
+    if (waiter) waiter.withFailOn ??= new PatternSet([...this.failOn.map((f) => f.pattern), waiter.pattern]);
+    let set = rides ? waiter.withFailOn! : this.failSet;
+    let hit = this.scanFailOn(set, blocks);
+    if (hit === 'waiter failed') {
+      // The expectation is rejected when searched on its own; fail-on goes on without it.
+      set = this.failSet;
+      hit = this.scanFailOn(set, blocks);
+    }
+    if (hit === 'failed' || hit === 'waiter failed') return;
+    if (!hit) {
+      if (set !== this.failSet) this.searched.upTo = this.backlog.length;
       return;
     }
-    if (!hit) return;
+    if (hit.pattern < this.failOn.length) return this.reportFailOn(hit, blocks);
+    // The waiter matched (checkWaiters takes it from that block on); fail-on goes on after that line.
+    this.searched.upTo = start + hit.text;
+    const rest = [blocks[hit.text]!.slice(hit.end + 1), ...blocks.slice(hit.text + 1)];
+    const after = this.scanFailOn(this.failSet, rest);
+    if (after && typeof after !== 'string') this.reportFailOn(after, rest);
+  }
+
+  /** 'failed': a fail-on pattern could not run (the monitor failed); 'waiter failed': the expectation riding along could not. */
+  private scanFailOn(set: PatternSet, blocks: string[]): TextMatch | 'failed' | 'waiter failed' | undefined {
+    try {
+      return scanText(set, blocks, false);
+    } catch (error) {
+      if (!(error instanceof PatternError)) throw error;
+      // A combined set ends with the waiter's pattern.
+      if (set !== this.failSet && error.pattern === set.patterns[set.patterns.length - 1]) return 'waiter failed';
+      this.fail(new ExpectationFailedError(`--fail-on ${error.message}`));
+      return 'failed';
+    }
+  }
+
+  private reportFailOn(hit: TextMatch, blocks: string[]): void {
     const { kind, pattern } = this.failOn[hit.pattern]!;
     const text = blocks[hit.text]!.slice(hit.start, hit.end).trim();
     this.fail(

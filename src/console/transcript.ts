@@ -12,8 +12,10 @@ export interface TimedLine {
 
 /** Complete lines from one chunk of console: its first line started at `firstAt`, the others at `at`. */
 export interface TimedBlock {
-  /** Lines, each ending in a newline. */
-  text: string;
+  /** The first line (more when it was cut for length), ending in a newline; '' when no line was completed. */
+  head: string;
+  /** The other lines, each ending in a newline. */
+  body: string;
   firstAt: number;
   at: number;
 }
@@ -52,28 +54,38 @@ export class Transcript {
     return linesOf(this.pushBlock(chunk));
   }
 
-  /** Adds raw console bytes; returns the lines completed by them as one block (text '' when none). */
+  /** Adds raw console bytes; returns the lines completed by them as one block (empty texts when none). */
   pushBlock(chunk: Uint8Array | string): TimedBlock {
     const text = typeof chunk === 'string' ? (CONTROL.test(chunk) ? cleanConsoleText(chunk) : chunk) : this.decode(chunk);
     const now = this.clock();
     if (this.partial === '') this.partialAt = now;
     const firstAt = this.partialAt;
-    const all = this.partial + text;
-    let lastNewline = all.lastIndexOf('\n');
-    let done = lastNewline < 0 ? '' : all.slice(0, lastNewline + 1);
-    let rest = lastNewline < 0 ? all : all.slice(lastNewline + 1);
-    if (done !== '' && hasLongLine(done)) done = cutLongLines(done);
+    const firstNewline = text.indexOf('\n');
+    let head = '';
+    let body = '';
+    let rest = this.partial + text;
+    if (firstNewline >= 0) {
+      // The chunk's text is sliced, never copied: console arrives fast and in bulk.
+      const lastNewline = text.lastIndexOf('\n');
+      head = this.partial + text.slice(0, firstNewline + 1);
+      body = text.slice(firstNewline + 1, lastNewline + 1);
+      rest = text.slice(lastNewline + 1);
+      if (head.length > MAX_LINE_CHARS + 1) head = cutLongLines(head);
+      if (body !== '' && hasLongLine(body)) body = cutLongLines(body);
+    }
     if (rest.length > MAX_LINE_CHARS) {
       const cut = cutLongLines(rest);
-      lastNewline = cut.lastIndexOf('\n');
-      done += cut.slice(0, lastNewline + 1);
+      const lastNewline = cut.lastIndexOf('\n');
+      if (head === '') head = cut.slice(0, lastNewline + 1);
+      else body += cut.slice(0, lastNewline + 1);
       rest = cut.slice(lastNewline + 1);
     }
     this.partial = rest;
-    if (done === '') return { text: '', firstAt, at: now };
+    if (head === '') return { head, body, firstAt, at: now };
     this.partialAt = now;
-    this.remember(done);
-    return { text: done, firstAt, at: now };
+    this.remember(head);
+    if (body !== '') this.remember(body);
+    return { head, body, firstAt, at: now };
   }
 
   /** The unfinished last line (a prompt, a progress bar). */
@@ -104,9 +116,9 @@ export class Transcript {
   }
 
   flushBlock(): TimedBlock {
-    const block = { text: this.partial === '' ? '' : `${this.partial}\n`, firstAt: this.partialAt, at: this.partialAt };
+    const block = { head: this.partial === '' ? '' : `${this.partial}\n`, body: '', firstAt: this.partialAt, at: this.partialAt };
     this.partial = '';
-    if (block.text !== '') this.remember(block.text);
+    if (block.head !== '') this.remember(block.head);
     return block;
   }
 
@@ -133,8 +145,8 @@ export class Transcript {
 }
 
 function linesOf(block: TimedBlock): TimedLine[] {
-  if (block.text === '') return [];
-  return block.text
+  if (block.head === '') return [];
+  return (block.head + block.body)
     .slice(0, -1)
     .split('\n')
     .map((text, i) => ({ at: i === 0 ? block.firstAt : block.at, text }));
@@ -179,21 +191,28 @@ function incompleteTail(bytes: Uint8Array): number {
   return 0;
 }
 
-/** Whether the bytes hold a control character the cleaning removes (anything below space but tab and newline, or DEL); four bytes at a time. */
+const isControl = (b: number) => (b < 0x20 ? b !== 0x09 && b !== 0x0a : b === 0x7f);
+
+/**
+ * Whether the bytes hold a control character the cleaning removes (below
+ * space but tab and newline, or DEL). Four bytes at a time, without branches:
+ * this runs over every byte of console, so it must cost far less than the
+ * regular expressions the cleaning would run.
+ */
 function hasControlBytes(bytes: Uint8Array): boolean {
   let i = 0;
-  const isControl = (b: number) => (b < 0x20 ? b !== 0x09 && b !== 0x0a : b === 0x7f);
   for (; i < bytes.length && (bytes.byteOffset + i) % 4 !== 0; i++) if (isControl(bytes[i]!)) return true;
   const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, (bytes.length - i) >>> 2);
+  let found = 0;
   for (let w = 0; w < words.length; w++) {
     const x = words[w]!;
-    const del = x ^ 0x7f7f7f7f;
-    // Some byte below 0x20, or some byte equal to 0x7f (classic word-at-a-time tests).
-    if ((((x - 0x20202020) & ~x) | ((del - 0x01010101) & ~del)) & 0x80808080) {
-      const at = i + w * 4;
-      if (isControl(bytes[at]!) || isControl(bytes[at + 1]!) || isControl(bytes[at + 2]!) || isControl(bytes[at + 3]!)) return true;
-    }
+    const low = x & 0x7f7f7f7f;
+    // Per byte, bit 7 of each term says: below 0x09; between 0x0b and 0x1f;
+    // equal to 0x7f (all for bytes below 0x80, which ~x checks). No term carries into the next byte.
+    found |=
+      ~x & ((0x88888888 - low) | ((0x9f9f9f9f - low) & (low + 0x75757575)) | ~((low ^ 0x7f7f7f7f) + 0x7f7f7f7f));
   }
+  if (found & 0x80808080) return true;
   for (i += words.length * 4; i < bytes.length; i++) if (isControl(bytes[i]!)) return true;
   return false;
 }
@@ -208,9 +227,15 @@ export function formatTimedLine(line: TimedLine): string {
 
 /** A block's lines for the log, each with its timestamp. */
 export function formatTimedBlock(block: TimedBlock): string {
-  const firstEnd = block.text.indexOf('\n');
-  const first = formatTimedLine({ at: block.firstAt, text: block.text.slice(0, firstEnd) });
-  if (firstEnd === block.text.length - 1) return `${first}\n`;
-  const prefix = formatTimedLine({ at: block.at, text: '' });
-  return `${first}\n${prefix}${block.text.slice(firstEnd + 1, -1).replaceAll('\n', `\n${prefix}`)}\n`;
+  return formatLines(block.head, block.firstAt, block.at) + formatLines(block.body, block.at, block.at);
+}
+
+/** Newline-terminated lines, the first one stamped `firstAt`, the others `at`. */
+function formatLines(text: string, firstAt: number, at: number): string {
+  if (text === '') return '';
+  const firstEnd = text.indexOf('\n');
+  const first = formatTimedLine({ at: firstAt, text: text.slice(0, firstEnd) });
+  if (firstEnd === text.length - 1) return `${first}\n`;
+  const prefix = formatTimedLine({ at, text: '' });
+  return `${first}\n${prefix}${text.slice(firstEnd + 1, -1).replaceAll('\n', `\n${prefix}`)}\n`;
 }
