@@ -49,11 +49,16 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-/** Console text since the last match kept for expectations set later; beyond it, the oldest text is only in the log. */
-export const BACKLOG_CHARS = 16 * 1024 * 1024;
+/**
+ * Console text since the last match kept for expectations set later (after
+ * one timed out, or after a while with none); beyond it, the oldest text is
+ * only in the log. A boot's whole console is far less; like TAIL_CHARS, it is
+ * small so that a flood of console is not copied around by the garbage collector.
+ */
+export const BACKLOG_CHARS = 2 * 1024 * 1024;
 
 /** Console gathered before it is matched: one bounded matching call then covers many small chunks. */
-const MATCH_BATCH_CHARS = 768 * 1024;
+const MATCH_BATCH_CHARS = 6 * 1024 * 1024;
 
 interface Position {
   /** Index into the backlog; its length: the unfinished line. */

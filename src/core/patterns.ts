@@ -255,46 +255,62 @@ export class PatternSet {
  */
 export function scanText(set: PatternSet, texts: readonly string[], open: boolean): TextMatch | undefined {
   if (set.patterns.length === 0 || texts.length === 0) return undefined;
-  // Batches of at most BATCH_CHARS, cut at line ends; each piece remembers where it came from.
-  const pieces: { text: number; offset: number; s: string }[] = [];
-  texts.forEach((s, text) => {
+  const pieces = texts.map((s, text) => ({ text, offset: 0, s }));
+  // The filter alone goes through plain console at hundreds of MB/s: it gets
+  // larger batches, so fewer watchdogs. Patterns tried line by line get the usual size.
+  return scanPieces(set, pieces, open, set.unfiltered.length === 0 ? FILTER_BATCH_CHARS : BATCH_CHARS);
+}
+
+/** Text searched per budget by the filter alone; past it, the batch is searched again in ordinary batches. */
+const FILTER_BATCH_CHARS = 8 * 1024 * 1024;
+
+interface Piece {
+  /** Which text, and where in it. */
+  text: number;
+  offset: number;
+  s: string;
+}
+
+function scanPieces(set: PatternSet, texts: readonly Piece[], open: boolean, batchChars: number): TextMatch | undefined {
+  // Batches of at most batchChars, cut at line ends; each piece remembers where it came from.
+  const pieces: Piece[] = [];
+  for (const { text, offset: base, s } of texts) {
     for (let offset = 0; ; ) {
-      const cut = s.length - offset > BATCH_CHARS ? s.lastIndexOf('\n', offset + BATCH_CHARS - 1) + 1 : s.length;
+      const cut = s.length - offset > batchChars ? s.lastIndexOf('\n', offset + batchChars - 1) + 1 : s.length;
       const end = cut > offset ? cut : s.length; // a text without a line end within a batch: one piece
-      pieces.push({ text, offset, s: offset === 0 && end === s.length ? s : s.slice(offset, end) });
+      pieces.push({ text, offset: base + offset, s: offset === 0 && end === s.length ? s : s.slice(offset, end) });
       offset = end;
       if (offset >= s.length) break;
     }
-  });
+  }
   for (let first = 0; first < pieces.length; ) {
     let last = first + 1;
-    for (let size = pieces[first]!.s.length; last < pieces.length && size + pieces[last]!.s.length <= BATCH_CHARS; last++)
+    for (let size = pieces[first]!.s.length; last < pieces.length && size + pieces[last]!.s.length <= batchChars; last++)
       size += pieces[last]!.s.length;
     const batch = pieces.slice(first, last);
     // Only the very last piece may end in an unterminated line; the others end in a newline.
-    const hit = scanBatch(
-      set,
-      batch.map((p) => p.s),
-      open && last === pieces.length,
-    );
-    if (hit) {
-      const piece = batch[hit.text]!;
-      return { ...hit, text: piece.text, start: piece.offset + hit.start, end: piece.offset + hit.end };
-    }
+    const hit = scanBatch(set, batch, open && last === pieces.length, batchChars);
+    if (hit) return hit;
     first = last;
   }
   return undefined;
 }
 
-function scanBatch(set: PatternSet, texts: string[], open: boolean): TextMatch | undefined {
-  const input = { patterns: set.patterns, texts, filter: set.filter, unfiltered: set.unfiltered, open, current: 0 };
+function scanBatch(set: PatternSet, batch: Piece[], open: boolean, batchChars: number): TextMatch | undefined {
+  const input = { patterns: set.patterns, texts: batch.map((p) => p.s), filter: set.filter, unfiltered: set.unfiltered, open, current: 0 };
+  let hit: TextMatch | null;
   try {
-    return (runBounded(runBlocks, input) as TextMatch | null) ?? undefined;
+    hit = runBounded(runBlocks, input) as TextMatch | null;
   } catch (error) {
     if (!(error instanceof FilterTimeout)) throw error;
+    // A large batch: again in ordinary ones. Already ordinary: pattern by pattern, which names the culprit.
+    if (batchChars > BATCH_CHARS) return scanPieces(set, batch, open, BATCH_CHARS);
     const all = set.patterns.map((_, i) => i);
-    return (runBounded(runBlocks, { ...input, filter: null, unfiltered: all }) as TextMatch | null) ?? undefined;
+    hit = runBounded(runBlocks, { ...input, filter: null, unfiltered: all }) as TextMatch | null;
   }
+  if (!hit) return undefined;
+  const piece = batch[hit.text]!;
+  return { ...hit, text: piece.text, start: piece.offset + hit.start, end: piece.offset + hit.end };
 }
 
 /** One pattern on one text, within the budget. */
