@@ -35,7 +35,7 @@ async function engine(path: string): Promise<number> {
   const fd = openSync(path, 'r');
   try {
     const buffer = Buffer.alloc(65536);
-    for (let n; (n = readSync(fd, buffer)) > 0; ) monitor.feed(buffer.subarray(0, n));
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) monitor.feed(buffer.subarray(0, n));
   } finally {
     closeSync(fd);
   }

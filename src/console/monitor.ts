@@ -115,6 +115,7 @@ export class ConsoleMonitor {
     // Matching waits for a batch of console or the end of the current task,
     // whichever comes first: each matching call pays for a watchdog.
     if (this.unmatchedChars >= MATCH_BATCH_CHARS) this.matchNow();
+    // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
     else if (!this.matchQueued) {
       this.matchQueued = true;
       queueMicrotask(() => this.matchNow());
@@ -318,7 +319,10 @@ export class ConsoleMonitor {
       if (set !== this.failSet) this.searched.upTo = this.backlog.length;
       return;
     }
-    if (hit.pattern < this.failOn.length) return this.reportFailOn(hit, blocks);
+    if (hit.pattern < this.failOn.length) {
+      this.reportFailOn(hit, blocks);
+      return;
+    }
     // The waiter matched (checkWaiters takes it from that block on); fail-on goes on after that line.
     this.searched.upTo = start + hit.text;
     const rest = [blocks[hit.text]!.slice(hit.end + 1), ...blocks.slice(hit.text + 1)];

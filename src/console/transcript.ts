@@ -4,6 +4,8 @@
 // are kept as blocks of text (one per chunk of console), not one object per
 // line, and only the recent ones are kept: the log file has everything.
 
+import { scanBytes } from './byte-scan.js';
+
 export interface TimedLine {
   /** Milliseconds since the transcript started. */
   at: number;
@@ -131,7 +133,8 @@ export class Transcript {
   private remember(text: string): void {
     this.recent.push(text);
     this.recentChars += text.length;
-    while (this.recent.length > 1 && this.recentChars - this.recent[0]!.length >= TAIL_CHARS) this.recentChars -= this.recent.shift()!.length;
+    while (this.recent.length > 1 && this.recentChars - this.recent[0]!.length >= TAIL_CHARS)
+      this.recentChars -= this.recent.shift()!.length;
   }
 
   /** UTF-8 to text, a sequence cut between chunks kept for the next one. Plain ASCII (the common case) needs no cleaning. */
@@ -202,39 +205,6 @@ function incompleteTail(bytes: Uint8Array): number {
     return needs > back ? back : 0;
   }
   return 0;
-}
-
-const isControl = (b: number) => (b < 0x20 ? b !== 0x09 && b !== 0x0a : b === 0x7f);
-
-/**
- * Whether the bytes hold a control character the cleaning removes (below
- * space but tab and newline, or DEL), and whether they are all ASCII. Four
- * bytes at a time, without branches: this runs over every byte of console, so
- * it must cost far less than the regular expressions the cleaning would run.
- */
-function scanBytes(bytes: Uint8Array): { control: boolean; ascii: boolean } {
-  let control = false;
-  let high = 0;
-  let i = 0;
-  for (; i < bytes.length && (bytes.byteOffset + i) % 4 !== 0; i++) {
-    control ||= isControl(bytes[i]!);
-    high |= bytes[i]!;
-  }
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, (bytes.length - i) >>> 2);
-  let found = 0;
-  for (let w = 0; w < words.length; w++) {
-    const x = words[w]!;
-    const low = x & 0x7f7f7f7f;
-    // Per byte, bit 7 of each term says: below 0x09; between 0x0b and 0x1f;
-    // equal to 0x7f (all for bytes below 0x80, which ~x checks). No term carries into the next byte.
-    found |= ~x & ((0x88888888 - low) | ((0x9f9f9f9f - low) & (low + 0x75757575)) | ~((low ^ 0x7f7f7f7f) + 0x7f7f7f7f));
-    high |= x;
-  }
-  for (i += words.length * 4; i < bytes.length; i++) {
-    control ||= isControl(bytes[i]!);
-    high |= bytes[i]!;
-  }
-  return { control: control || (found & 0x80808080) !== 0, ascii: (high & 0x80808080) === 0 };
 }
 
 function isHighSurrogate(code: number): boolean {

@@ -159,7 +159,14 @@ export function firstMatch(patterns: readonly RegExp[], lines: readonly string[]
   for (let start = 0; start < lines.length; ) {
     let end = start + 1;
     for (let size = lines[start]!.length; end < lines.length && size + lines[end]!.length <= BATCH_CHARS; end++) size += lines[end]!.length;
-    const hit = runBounded(runLines, { patterns, texts: lines.slice(start, end), filter: null, unfiltered: [], open: false, current: 0 }) as {
+    const hit = runBounded(runLines, {
+      patterns,
+      texts: lines.slice(start, end),
+      filter: null,
+      unfiltered: [],
+      open: false,
+      current: 0,
+    }) as {
       text: number;
       pattern: number;
       match: RegExpExecArray;
