@@ -58,7 +58,7 @@ interface Waiter {
 export const BACKLOG_CHARS = 2 * 1024 * 1024;
 
 /** Console gathered before it is matched: one bounded matching call then covers many small chunks. */
-const MATCH_BATCH_CHARS = 6 * 1024 * 1024;
+const MATCH_BATCH_CHARS = 7 * 1024 * 1024;
 
 interface Position {
   /** Index into the backlog; its length: the unfinished line. */
@@ -78,8 +78,12 @@ export class ConsoleMonitor {
   private backlogChars = 0;
   /** Where the next expectation may start matching. */
   private cursor: Position = { block: 0, offset: 0 };
-  /** Backlog blocks the oldest waiter has already been tried on, so no text is searched twice for it. */
-  private searched: { waiter?: Waiter; upTo: number } = { upTo: 0 };
+  /**
+   * Backlog blocks the oldest waiter has already been tried on, so no text is
+   * searched twice for it; and the unfinished line as it was when last tried
+   * (with how much of it was skipped), so an unchanged one is not tried again.
+   */
+  private searched: { waiter?: Waiter; upTo: number; pending?: { text: string; skip: number } } = { upTo: 0 };
   /** Complete lines not matched yet (fail-on, expectations). */
   private unmatched: string[] = [];
   private unmatchedChars = 0;
@@ -251,6 +255,8 @@ export class ConsoleMonitor {
     texts.push(this.transcript.pending);
     // The cursor's own block is searched from the cursor on: a line's rest after a match is still open to the next expectation.
     const skip = first === this.cursor.block ? this.cursor.offset : 0;
+    const pending = this.transcript.pending;
+    if (first === this.backlog.length && this.searched.pending?.text === pending && this.searched.pending.skip === skip) return undefined;
     if (skip > 0) texts[0] = texts[0]!.slice(skip);
     let found: TextMatch | undefined;
     try {
@@ -262,6 +268,7 @@ export class ConsoleMonitor {
     }
     if (!found) {
       this.searched.upTo = this.backlog.length;
+      this.searched.pending = { text: pending, skip: first === this.backlog.length ? skip : 0 };
       return undefined;
     }
     const block = first + found.text;
@@ -308,15 +315,20 @@ export class ConsoleMonitor {
       (this.cursor.block < start || (this.cursor.block === start && this.cursor.offset === 0));
     if (waiter) waiter.withFailOn ??= new PatternSet([...this.failOn.map((f) => f.pattern), waiter.pattern]);
     let set = rides ? waiter.withFailOn! : this.failSet;
-    let hit = this.scanFailOn(set, blocks);
+    // A riding waiter also tries the unfinished line, as its own search would (fail-on only sees complete lines).
+    const pending = this.transcript.pending;
+    let hit = this.scanFailOn(set, rides ? [...blocks, pending] : blocks, rides);
     if (hit === 'waiter failed') {
       // The expectation is rejected when searched on its own; fail-on goes on without it.
       set = this.failSet;
-      hit = this.scanFailOn(set, blocks);
+      hit = this.scanFailOn(set, blocks, false);
     }
     if (hit === 'failed' || hit === 'waiter failed') return;
-    if (!hit) {
-      if (set !== this.failSet) this.searched.upTo = this.backlog.length;
+    if (!hit || hit.text === blocks.length) {
+      if (set === this.failSet) return;
+      // No complete line matched anything; the waiter's own search settles a hit in the unfinished line.
+      this.searched.upTo = this.backlog.length;
+      this.searched.pending = hit ? undefined : { text: pending, skip: 0 };
       return;
     }
     if (hit.pattern < this.failOn.length) {
@@ -326,14 +338,14 @@ export class ConsoleMonitor {
     // The waiter matched (checkWaiters takes it from that block on); fail-on goes on after that line.
     this.searched.upTo = start + hit.text;
     const rest = [blocks[hit.text]!.slice(hit.end + 1), ...blocks.slice(hit.text + 1)];
-    const after = this.scanFailOn(this.failSet, rest);
+    const after = this.scanFailOn(this.failSet, rest, false);
     if (after && typeof after !== 'string') this.reportFailOn(after, rest);
   }
 
   /** 'failed': a fail-on pattern could not run (the monitor failed); 'waiter failed': the expectation riding along could not. */
-  private scanFailOn(set: PatternSet, blocks: string[]): TextMatch | 'failed' | 'waiter failed' | undefined {
+  private scanFailOn(set: PatternSet, blocks: string[], open: boolean): TextMatch | 'failed' | 'waiter failed' | undefined {
     try {
-      return scanText(set, blocks, false);
+      return scanText(set, blocks, open);
     } catch (error) {
       if (!(error instanceof PatternError)) throw error;
       // A combined set ends with the waiter's pattern.
