@@ -5,4 +5,7 @@ export default {
   timeout: '5m',
   concurrency: 2,
   workerThreads: false,
+  // Every test process gets its own XDG state/cache/config/runtime directories
+  // (test files import it first too; this covers any that do not).
+  require: ['./dist/test/helpers/isolate.js'],
 };

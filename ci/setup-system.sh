@@ -20,6 +20,9 @@ PACKAGES=(
 	binutils         # readelf: shared libraries of openntpd
 	xz-utils         # compressed kernel modules, if a kernel has them
 	zstd
+	chromium         # tests render the HTML report headless
+	golang-go                        # builds test/vcsim (vCenter simulator for tests)
+	golang-github-vmware-govmomi-dev # govmomi source: vcsim and the vim25 schema order
 )
 
 die() {

@@ -50,9 +50,9 @@ outputs() {
 	for k in "${kinds[@]}"; do
 		echo "$k-kernel" "$k-initrd.img" "$k-cmdline"
 	done
-	echo ntpd-efi.iso
+	echo ntpd-efi.iso ntpd-efi.img ntpd-efi.qcow2
 	if [[ $1 == x86_64 ]]; then
-		echo ntpd.iso ntpd-efi.img ntpd-efi.qcow2 ntpd-efi.vmdk ntpd.img.tar.gz
+		echo ntpd.iso ntpd-bios.img ntpd.qcow2 ntpd-efi.vmdk ntpd.img.tar.gz
 	fi
 }
 
@@ -332,6 +332,39 @@ make_efi_disk() { # grubdir efi-name cfg kernel initrd out
 	rm -f "$efi"
 }
 
+# A raw MBR disk booted by BIOS: GRUB's boot.img in the MBR, its core.img in
+# the gap before the first partition (as grub-install embeds them), and one
+# FAT partition with GRUB's modules, grub.cfg, kernel and initrd. boot.img
+# loads core.img from sector 1 and grub-mkimage sets core.img's own length,
+# so nothing needs patching.
+make_bios_disk() { # grubdir cfg kernel initrd out
+	local grubdir=$1 cfg=$2 kernel=$3 initrd=$4 out=$5
+	local core payload_mib part_mib start=2048 fat
+	core=$(dirname "$out")/core.img
+	grub-mkimage -d "$grubdir" -O i386-pc -o "$core" -p '(hd0,msdos1)/boot/grub' biosdisk part_msdos fat ||
+		die "grub-mkimage failed"
+	(($(stat -c %s "$core") < (start - 1) * 512)) || die "core.img does not fit before the first partition"
+	payload_mib=$(du -cb "$grubdir" "$kernel" "$initrd" | awk 'END { print int($1 / 1048576) + 1 }')
+	part_mib=$((payload_mib * 2 > 64 ? payload_mib * 2 : 64))
+	truncate -s 0 "$out"
+	truncate -s $((part_mib + 1))M "$out"
+	sfdisk --quiet "$out" <<-EOF >/dev/null || die "sfdisk failed on $out"
+		label: dos
+		start=$start, size=$((part_mib * 2048)), type=c, bootable
+	EOF
+	dd if="$grubdir/boot.img" of="$out" bs=440 count=1 conv=notrunc status=none # the partition table stays
+	dd if="$core" of="$out" bs=512 seek=1 conv=notrunc status=none
+	fat="$out@@$((start * 512))"
+	export MTOOLS_SKIP_CHECK=1
+	mformat -i "$fat" -F -T $((part_mib * 2048)) -h 64 -s 32 -H $start -v NTPD :: || die "mformat failed"
+	mmd -i "$fat" ::/boot ::/boot/grub ::/boot/grub/i386-pc
+	mcopy -i "$fat" "$grubdir"/*.mod "$grubdir"/*.lst ::/boot/grub/i386-pc/
+	mcopy -i "$fat" "$cfg" ::/boot/grub/grub.cfg
+	mcopy -i "$fat" "$kernel" ::/boot/ntpd-kernel
+	mcopy -i "$fat" "$initrd" ::/boot/ntpd-initrd.img
+	rm -f "$core"
+}
+
 # GCE's image format: a tar.gz of disk.raw, whose size is a whole number of
 # GiB; the backup GPT moves to the new end of the disk.
 make_gcp_tar() { # raw out
@@ -391,12 +424,17 @@ build_arch() { # arch dest hash
 		make_iso "$grub/x86_64-efi" "$out/ntpd-efi.iso" "$stage"
 		make_efi_disk "$grub/x86_64-efi" BOOTX64.EFI "$stage/boot/grub/grub.cfg" \
 			"$out/ntpd-kernel" "$out/ntpd-initrd.img" "$out/ntpd-efi.img"
-		qemu-img convert -f raw -O qcow2 "$out/ntpd-efi.img" "$out/ntpd-efi.qcow2"
 		qemu-img convert -f raw -O vmdk "$out/ntpd-efi.img" "$out/ntpd-efi.vmdk"
 		make_gcp_tar "$out/ntpd-efi.img" "$out/ntpd.img.tar.gz"
+		make_bios_disk "$grub/i386-pc" "$stage/boot/grub/grub.cfg" \
+			"$out/ntpd-kernel" "$out/ntpd-initrd.img" "$out/ntpd-bios.img"
+		qemu-img convert -f raw -O qcow2 "$out/ntpd-bios.img" "$out/ntpd.qcow2"
 	else
 		make_iso "$grub/arm64-efi" "$out/ntpd-efi.iso" "$stage"
+		make_efi_disk "$grub/arm64-efi" BOOTAA64.EFI "$stage/boot/grub/grub.cfg" \
+			"$out/ntpd-kernel" "$out/ntpd-initrd.img" "$out/ntpd-efi.img"
 	fi
+	qemu-img convert -f raw -O qcow2 "$out/ntpd-efi.img" "$out/ntpd-efi.qcow2"
 	echo "$hash" >"$out/.hash"
 	rm -rf "$dest"
 	mv "$out" "$dest"
@@ -420,7 +458,7 @@ build_if_needed() { # arch outdir
 		return
 	fi
 	need_tools apt-get dpkg-deb depmod modprobe readelf cpio gzip grub-mkrescue grub-mkstandalone \
-		xorriso mformat mmd mcopy sfdisk qemu-img tar flock
+		xorriso mformat mmd mcopy sfdisk qemu-img tar flock grub-mkimage dd du
 	lock_cache
 	if up_to_date "$arch" "$dest" "$hash"; then
 		say "$arch up to date ($hash)"

@@ -113,6 +113,23 @@ export interface CommonLaunchOptions extends BootOptions {
   extra?: Record<string, unknown>;
 }
 
+export interface SweepOptions {
+  /** List, delete nothing. */
+  dryRun: boolean;
+  /** Leave what is younger than this (it may belong to a run on another machine). */
+  olderThanMs: number;
+  /** Runs on this machine that are still going: never touched. */
+  liveRuns: ReadonlySet<string>;
+  signal: AbortSignal;
+}
+
+/** One thing `sweep` found: what it is, the run it came from, and the error when it could not be deleted. */
+export interface Swept {
+  what: string;
+  run: string;
+  error?: string;
+}
+
 /** One line of `lkrun doctor`. */
 export interface DoctorCheck {
   what: string;
@@ -139,6 +156,8 @@ export interface PlatformEntry<O extends BootOptions = BootOptions> {
   create(): Promise<Platform<O>>;
   /** Deletes a remote resource a killed run left in its ledger. */
   reap?: Reaper;
+  /** `lkrun gc NAME`: finds what runs left without a ledger entry (tags, annotations) and deletes it. */
+  sweep?(options: SweepOptions): Promise<Swept[]>;
   /** Lines for `lkrun doctor`. */
   doctor?(): Promise<DoctorCheck[]>;
 }

@@ -6,18 +6,19 @@ import type { Arch } from '../src/image/types.js';
 import type { BootOptions, PlatformEntry } from './platform.js';
 import { hyperkitEntry } from './hyperkit/entry.js';
 import { qemuEntry } from './qemu/entry.js';
+import { vcenterEntry } from './vcenter/entry.js';
 import { vfkitEntry } from './vfkit/entry.js';
 
 const ENTRIES: readonly PlatformEntry<BootOptions>[] = [
   qemuEntry as unknown as PlatformEntry<BootOptions>,
   hyperkitEntry as unknown as PlatformEntry<BootOptions>,
   vfkitEntry as unknown as PlatformEntry<BootOptions>,
+  vcenterEntry as unknown as PlatformEntry<BootOptions>,
 ];
 
 /** Targets users may name that this build cannot run yet, with the reason a suite reports. */
 const NOT_IN_THIS_BUILD: Record<string, string> = {
   gcp: 'the gcp platform is not part of this lkrun build yet',
-  vcenter: 'the vcenter platform is not part of this lkrun build yet',
 };
 
 const byName = new Map(ENTRIES.map((e) => [e.name, e]));

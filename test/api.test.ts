@@ -1,17 +1,19 @@
 // The programmatic API as a test author uses it, on a real guest.
+import './helpers/isolate.js';
 import test from 'ava';
 import { ExecError, GuestPanicError, launch, TimeoutError } from '../src/index.js';
-import { built, image, NOT_BUILT, pidAlive } from './helpers/lkrun.js';
+import { image, ledgerQemuPid, ledgers, pidAlive } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 
 const x86 = image('x86_64', 'ntpd');
-const vm = built(x86) ? test.serial : test.skip;
+const vm = withImages(x86);
 
 vm('[vm] launch: console, exec, succeed, waitUntilSucceeds, ntp probe, poweroff — with await using', async (t) => {
-  if (!built(x86)) return t.log(NOT_BUILT);
   let pid: number | undefined;
   {
     await using machine = await launch({ image: x86, accel: 'tcg', publish: ['123/udp'] });
     pid = machine.info.pid as number;
+    t.is(ledgerQemuPid(process.pid), pid, 'the pid lkrun reports is the QEMU its ledger recorded');
     t.true(pidAlive(pid));
     t.is(machine.info.accel, 'tcg');
     const match = await machine.console.waitFor(/service ntpd running \(pid (\d+)\)/, { timeoutMs: 150_000 });
@@ -41,10 +43,15 @@ vm('[vm] launch: console, exec, succeed, waitUntilSucceeds, ntp probe, poweroff 
     t.is(exit?.reason, 'poweroff');
   }
   t.false(pidAlive(pid!), 'leaving the block tore the machine down');
+  t.deepEqual(
+    ledgers().filter((l) => l.owner.pid === process.pid),
+    [],
+    'and its ledger is gone',
+  );
 });
 
 const panicking = image('x86_64', 'ntpd-panic');
-(built(panicking) ? test.serial : test.skip)('[vm] a wait on a guest that panics ends at once with the panic', async (t) => {
+withImages(panicking)('[vm] a wait on a guest that panics ends at once with the panic', async (t) => {
   const machine = await launch({ image: panicking, accel: 'tcg' });
   try {
     const started = Date.now();

@@ -1,3 +1,4 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,3 +1,4 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { PassThrough } from 'node:stream';
 import { ConsoleMonitor, DEFAULT_FAIL_PATTERNS } from '../src/console/monitor.js';
@@ -95,4 +96,17 @@ test('a match in a line still arriving reports the whole line once it completes'
   setTimeout(() => m.feed('23)\nnext\n'), 30);
   t.is((await waiting).line, 'lkrun-init: service ntpd running (pid 123)');
   m.stop();
+});
+
+test('a line meeting an expectation wins over a panic later in the same chunk (races as launch does)', async (t) => {
+  const m = new ConsoleMonitor({ failOn: DEFAULT_FAIL_PATTERNS });
+  // Raced before the text arrives, as LaunchedMachine's waits are.
+  const waiting = Promise.race([m.waitFor(/service ntpd running/), m.failure]);
+  // A loaded host hands the console over in big chunks: the line and the panic arrive together.
+  m.feed(
+    'lkrun-init: service ntpd running (pid 136)\nlkrun-init: exiting to trigger a kernel panic\n[   23.6] Kernel panic - not syncing: Attempted to kill init!\n',
+  );
+  const first = await waiting;
+  t.is(first.line, 'lkrun-init: service ntpd running (pid 136)');
+  await t.throwsAsync(Promise.race([m.waitFor(/a line that never comes/), m.failure]), { instanceOf: GuestPanicError });
 });

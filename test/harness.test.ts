@@ -1,19 +1,23 @@
 // `lkrun test` end to end: real suites on real QEMU, every reporter's file
 // parsed back, negative suites failing for the right reason, no QEMU left.
+import './helpers/isolate.js';
 import test from 'ava';
 import { XMLParser } from 'fast-xml-parser';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
-import { built, image, lkrun, NOT_BUILT, pidAlive, ROOT, tempDir, waitFor } from './helpers/lkrun.js';
+import { image, lkrun, pidAlive, ROOT, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
+import { recordStarts } from './helpers/record-starts.js';
+import { CHROMIUM, inspectPage } from './helpers/browser.js';
 
-const haveImages = built(image('x86_64', 'ntpd')) && built(image('aarch64', 'ntpd'));
-const vm = haveImages ? test.serial : test.skip;
+const vm = withImages(image('x86_64', 'ntpd'), image('aarch64', 'ntpd'));
 const suite = (name: string) => join(ROOT, 'test', 'suites', `${name}.yml`);
 
 interface JobJson {
   id: string;
   status: string;
+  durationMs: number;
   reason?: string;
   info: { pid?: number };
   attempts: {
@@ -25,18 +29,24 @@ interface JobJson {
 }
 
 vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with every reporter', async (t) => {
-  if (!haveImages) return t.log(NOT_BUILT);
   const out = tempDir('lkrun-out-');
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const r = await lkrun([
-    'test',
-    join(ROOT, 'suites', 'ntpd.yml'),
-    '--jobs',
-    '2',
-    '--out',
-    out,
-    ...['pretty', 'tap', 'junit', 'json', 'html'].flatMap((x) => ['--reporter', x]),
-  ]);
+  const recorder = recordStarts();
+  t.teardown(() => {
+    rmSync(out, { recursive: true, force: true });
+    recorder.remove();
+  });
+  const r = await lkrun(
+    [
+      'test',
+      join(ROOT, 'suites', 'ntpd.yml'),
+      '--jobs',
+      '2',
+      '--out',
+      out,
+      ...['pretty', 'tap', 'junit', 'json', 'html'].flatMap((x) => ['--reporter', x]),
+    ],
+    { env: recorder.env },
+  );
   t.is(r.exitCode, 0, r.all);
   t.regex(r.stdout, /2 passed, 0 failed, 0 errors, 0 skipped, 0 flaky/);
 
@@ -60,6 +70,15 @@ vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with ev
 
   const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.deepEqual(json.counts, { total: 2, passed: 2, failed: 0, errors: 0, skipped: 0, flaky: 0 });
+  // One QEMU per job, and the pids the report names are the ones that ran.
+  t.deepEqual(
+    recorder
+      .starts()
+      .map((s) => s.tool)
+      .sort(),
+    ['qemu-system-aarch64', 'qemu-system-x86_64'],
+  );
+  t.deepEqual((json.jobs as JobJson[]).map((j) => j.info.pid).sort(), recorder.pids().sort());
   for (const job of json.jobs as JobJson[]) {
     t.deepEqual(
       job.attempts[0]!.steps.map((s) => s.status),
@@ -71,6 +90,22 @@ vm('[vm] the ntpd suite passes on qemu x86_64 and aarch64 with --jobs 2, with ev
   }
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   t.true(html.includes('ntpd qemu/aarch64') && html.includes('ntpd qemu/x86_64'));
+  if (CHROMIUM) {
+    // The real report, as a reader's browser renders it.
+    const artifacts = join(ROOT, 'lkrun-out', 'ci-artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    const screenshot = join(artifacts, 'report-ntpd-suite.png');
+    const { value, errors } = await inspectPage<{ job: string; visibleSegments: number }[]>(
+      join(out, 'report.html'),
+      `[...document.querySelectorAll('.timeline')].map((tl) => ({ job: tl.dataset.job,
+        visibleSegments: [...tl.querySelectorAll('.seg')].filter((s) => s.getBoundingClientRect().width > 0 && s.getBoundingClientRect().height > 0).length }))`,
+      { screenshot },
+    );
+    t.log(`screenshot: ${screenshot}`);
+    t.deepEqual(errors, []);
+    t.deepEqual(value.map((v) => v.job).sort(), ['ntpd qemu/aarch64', 'ntpd qemu/x86_64']);
+    for (const v of value) t.is(v.visibleSegments, 5, `${v.job}: boot + 4 steps drawn`);
+  }
 });
 
 vm('[vm] negative suites fail for the right reason and leave no QEMU behind', async (t) => {
@@ -78,7 +113,7 @@ vm('[vm] negative suites fail for the right reason and leave no QEMU behind', as
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const r = await lkrun([
     'test',
-    ...['never-expect', 'exec-fails', 'ntp-silent', 'panics'].map(suite),
+    ...['never-expect', 'exec-fails', 'ntp-silent', 'panics', 'job-timeout'].map(suite),
     '--jobs',
     '2',
     '--out',
@@ -95,6 +130,7 @@ vm('[vm] negative suites fail for the right reason and leave no QEMU behind', as
     ['exec-fails', /^exec echo checking; exit 1: exited 1, expected 0: checking$/, 'expectationFailed'],
     ['ntp-silent', /^ntp 9999: no valid NTP reply from 127\.0\.0\.1:\d+ within 5s/, 'timeout'],
     ['panics', /^expect \/a line that never comes\/: guest panicked: .*Kernel panic - not syncing/, 'guestPanic'],
+    ['job-timeout', /job timed out after 15s/, 'timeout'],
   ];
   for (const [name, reason, kind] of expectations) {
     const job = jobs.get(name)!;
@@ -107,6 +143,8 @@ vm('[vm] negative suites fail for the right reason and leave no QEMU behind', as
     jobs.get('never-expect')!.attempts[0]!.consoleTail.some((l) => l.includes('service ntpd running')),
     'the console tail is in the report',
   );
+  const timedOut = jobs.get('job-timeout')!;
+  t.true(timedOut.durationMs >= 15_000 && timedOut.durationMs < 30_000, `the suite timeout, not the step's 3m: ${timedOut.durationMs} ms`);
   t.deepEqual(
     jobs.get('exec-fails')!.attempts[0]!.steps.map((s) => s.status),
     ['passed', 'passed', 'failed', 'skipped'],
@@ -124,7 +162,7 @@ vm('[vm] --retries 1 reruns a failed job once and reports it flaky when the retr
   const r = await execa(
     'node',
     [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--retries', '1', '--out', out, '--reporter', 'json', '--reporter', 'pretty'],
-    { cwd, reject: false, all: true, env: { LKRUN_ACCEL: 'tcg' } },
+    { cwd, reject: false, all: true, env: TEST_ENV },
   );
   t.is(r.exitCode, 0, r.all);
   const job = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs[0] as JobJson;
@@ -135,7 +173,7 @@ vm('[vm] --retries 1 reruns a failed job once and reports it flaky when the retr
   const noRetry = await execa('node', [join(ROOT, 'bin', 'run.js'), 'test', suite('flaky'), '--out', out, '--reporter', 'json'], {
     cwd: tempDir('lkrun-flaky-'),
     reject: false,
-    env: { LKRUN_ACCEL: 'tcg' },
+    env: TEST_ENV,
   });
   t.is(noRetry.exitCode, 1, 'without --retries the same suite fails');
 });

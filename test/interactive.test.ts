@@ -1,17 +1,17 @@
 // The console attached to a real terminal: node-pty gives lkrun a TTY, as a
 // user's shell would. Keys reach the guest, Ctrl-A x quits, QEMU is gone.
-import test from 'ava';
+import './helpers/isolate.js';
 import pty from 'node-pty';
 import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ControlShell } from '../src/exec/control-shell.js';
-import { built, image, LKRUN, NOT_BUILT, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor } from './helpers/lkrun.js';
+import { image, LKRUN, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 
 const x86 = image('x86_64', 'ntpd');
 
-(built(x86) ? test.serial : test.skip)('[vm] on a terminal the console is attached raw; Ctrl-A x quits and tears down', async (t) => {
-  if (!built(x86)) return t.log(NOT_BUILT);
+withImages(x86)('[vm] on a terminal the console is attached raw; Ctrl-A x quits and tears down', async (t) => {
   const state = tempDir();
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
   const term = pty.spawn('node', [LKRUN, 'qemu', x86, '--state', state, '--timeout', '180'], {

@@ -1,4 +1,5 @@
 // What each QEMU flag adds to the command line, per boot kind and arch.
+import './helpers/isolate.js';
 import test from 'ava';
 import { buildQemuArgs, hostForward, shellQuote, type QemuConfig } from '../platforms/qemu/argv.js';
 

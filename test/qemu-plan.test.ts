@@ -1,5 +1,6 @@
 // The command line lkrun plans for each real image format and arch: format
 // detection, firmware discovery and the argv builder together, nothing booted.
+import './helpers/isolate.js';
 import test from 'ava';
 import { rmSync } from 'node:fs';
 import { resolveImage } from '../src/image/resolve.js';

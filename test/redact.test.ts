@@ -1,3 +1,4 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { redact, registerSecret } from '../src/core/redact.js';
 import { errorLine } from '../src/core/errors.js';

@@ -1,6 +1,7 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,6 +17,8 @@ import {
   type StepResult,
 } from '../src/harness/results.js';
 import { BadInputError } from '../src/core/errors.js';
+import { CHROMIUM, inspectPage } from './helpers/browser.js';
+import { ROOT } from './helpers/lkrun.js';
 
 // ---------------------------------------------------------------------------
 // A run as the runner would record it: two suites × three targets, five jobs,
@@ -631,6 +634,102 @@ test('an empty run (every target filtered out) still gives valid files', async (
   await pretty.onEnd?.(empty);
   t.true(out.text.includes('0 passed, 0 failed, 0 errors, 0 skipped, 0 flaky'));
 });
+
+// ---------------------------------------------------------------------------
+// The HTML report as a reader sees it: rendered by headless Chromium.
+
+interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+interface Rendered {
+  resources: number;
+  title: string;
+  timelines: {
+    job: string;
+    axisMs: number;
+    box: Box;
+    empty: string | null;
+    segs: { classes: string; ms: number; box: Box; background: string }[];
+  }[];
+  sections: { id: string; heading: string; box: Box; visible: boolean }[];
+  ticks: number;
+}
+
+const RENDERED = `(() => {
+  const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, top: r.top, width: r.width, height: r.height }; };
+  const visible = (e) => { const s = getComputedStyle(e); const r = e.getBoundingClientRect(); return s.display !== 'none' && s.visibility !== 'hidden' && r.width > 0 && r.height > 0; };
+  return {
+    resources: performance.getEntriesByType('resource').length,
+    title: document.title,
+    timelines: [...document.querySelectorAll('.timeline')].map((tl) => ({
+      job: tl.dataset.job,
+      axisMs: Number(tl.dataset.axisMs),
+      box: box(tl),
+      empty: tl.querySelector('.empty') && visible(tl.querySelector('.empty')) ? tl.querySelector('.empty').textContent : null,
+      segs: [...tl.querySelectorAll('.seg')].map((s) => ({ classes: s.className, ms: Number(s.dataset.ms), box: box(s), background: getComputedStyle(s).backgroundColor })),
+    })),
+    sections: [...document.querySelectorAll('section.job')].map((s) => ({ id: s.id, heading: s.querySelector('h3').textContent, box: box(s), visible: visible(s) })),
+    ticks: [...document.querySelectorAll('.tick')].filter(visible).length,
+  };
+})()`;
+
+(CHROMIUM ? test : test.skip)(
+  `report.html in headless Chromium: every timeline and job renders, segments sized by duration, no console errors${CHROMIUM ? '' : ' — skipped: chromium not installed (ci/setup-system.sh installs it)'}`,
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lkrun-html-'));
+    scratch.push(dir);
+    const [file] = await drive(createReporter('html', { outDir: dir }));
+    const artifacts = join(ROOT, 'lkrun-out', 'ci-artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    const screenshot = join(artifacts, 'report-html.png');
+    const { value: page, errors } = await inspectPage<Rendered>(file!, RENDERED, { screenshot });
+    t.log(`screenshot: ${screenshot}`);
+    t.deepEqual(errors, [], 'no console errors or exceptions');
+    t.is(page.resources, 0, 'nothing fetched: the report is self-contained');
+    t.true(page.ticks >= 3, 'the time axis has ticks');
+
+    t.deepEqual(
+      page.timelines.map((tl) => tl.job),
+      jobs.map((j) => j.id),
+    );
+    for (const [i, tl] of page.timelines.entries()) {
+      const job = jobs[i]!;
+      t.true(tl.box.width > 300 && tl.box.height >= 20, `${job.id}: timeline drawn (${tl.box.width}×${tl.box.height})`);
+      const steps = job.attempts.flatMap((a) => a.steps);
+      t.is(tl.segs.length, steps.length, `${job.id}: a segment per step`);
+      if (steps.length === 0)
+        t.regex(tl.empty ?? '', job.status === 'skipped' ? /^skipped — / : /./, `${job.id}: says why it has no steps`);
+      for (const seg of tl.segs) {
+        if (seg.classes.includes('skipped')) continue; // zero-width by design
+        t.true(seg.box.height >= 20, `${job.id} ${seg.classes}: visible height`);
+        t.true(
+          seg.box.left >= tl.box.left - 1 && seg.box.left + seg.box.width <= tl.box.left + tl.box.width + 1,
+          `${job.id}: inside its track`,
+        );
+        const expected = Math.max(2, (seg.ms / tl.axisMs) * tl.box.width);
+        t.true(
+          Math.abs(seg.box.width - expected) <= 2,
+          `${job.id} ${seg.classes}: ${seg.box.width}px for ${seg.ms} ms, expected ${expected}`,
+        );
+        t.notRegex(seg.background, /^rgba\(0, 0, 0, 0\)$|^transparent$/, 'coloured');
+      }
+    }
+    const colour = (cls: string) => page.timelines.flatMap((tl) => tl.segs).find((s) => s.classes.split(' ').includes(cls))?.background;
+    t.not(colour('failed'), colour('passed'), 'failed and passed steps look different');
+
+    t.deepEqual(
+      page.sections.map((s) => s.id),
+      jobs.map((_, i) => `job-${i + 1}`),
+    );
+    for (const [i, s] of page.sections.entries()) {
+      t.true(s.visible && s.box.height > 30, `${jobs[i]!.id}: section rendered`);
+      t.true(s.heading.includes(jobs[i]!.id), `${jobs[i]!.id}: heading names the job`);
+    }
+  },
+);
 
 test('a step the platform cannot do: skipped with its reason in every reporter, the job still passed', async (t) => {
   const reason = 'no control console without the serial gateway';

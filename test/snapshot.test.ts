@@ -3,7 +3,7 @@
 // damaged snapshots rebuilt, several restores of one snapshot at once.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, type LaunchedMachine } from '../src/launch.js';
@@ -22,13 +22,13 @@ const freshCache = () => {
 };
 
 const READY = /lkrun-init: service ntpd running/;
-const boot = (arch: 'x86_64' | 'aarch64', over: { mem?: number; image?: string } = {}) =>
+const boot = (arch: 'x86_64' | 'aarch64', over: { mem?: number; image?: string; syncClock?: boolean } = {}) =>
   launch({
     image: over.image ?? image(arch, 'ntpd'),
     accel: 'tcg',
     mem: over.mem,
     publish: ['123/udp'],
-    platformOptions: { snapshot: { at: READY } },
+    platformOptions: { snapshot: { at: READY, syncClock: over.syncClock } },
   });
 const snapshotInfo = (m: LaunchedMachine) => m.info.snapshot as { key: string; restored: boolean };
 
@@ -50,7 +50,7 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
       t.is(saved.length, 1);
       t.is(saved[0]!.meta.key, snapshotInfo(cold).key);
 
-      const warm = await boot(arch);
+      const warm = await boot(arch, { syncClock: true });
       try {
         t.true(snapshotInfo(warm).restored);
         t.is(snapshotInfo(warm).key, snapshotInfo(cold).key);
@@ -63,6 +63,9 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
         const reply = await warm.probe.ntp(123, { timeoutMs: 15_000 });
         t.is(reply.version, 4);
         t.is((await warm.exec('echo warm')).output.trim(), 'warm');
+        // The clock was set from the host at restore, not left at the snapshot's time.
+        const guestNow = Number((await warm.exec('date +%s')).output.trim());
+        t.true(Math.abs(guestNow - Date.now() / 1000) < 30, `guest clock ${guestNow} vs host ${Date.now() / 1000}`);
       } finally {
         await warm.teardown();
       }
@@ -142,3 +145,38 @@ maybe('lkrun snapshot ls, prune --limit and rm', async (t) => {
 });
 
 test.after.always(() => rmSync(home, { recursive: true, force: true }));
+
+maybe('a suite with snapshot-at passes twice, the second time from the snapshot, with ntp reaching the restored guest', async (t) => {
+  freshCache();
+  const dir = mkdtempSync(join(home, 'suite-'));
+  const suite = join(dir, 'snap.yml');
+  writeFileSync(
+    suite,
+    [
+      'name: snap',
+      `image: ${image('x86_64', 'ntpd')}`,
+      'targets: [qemu/x86_64]',
+      'publish: ["123/udp"]',
+      "snapshot-at: 'lkrun-init: service ntpd running'",
+      'steps:',
+      "  - expect: 'lkrun-init: booting'",
+      "  - expect: 'service ntpd running'",
+      '  - ntp: 123',
+      '  - exec: pidof ntpd',
+      '',
+    ].join('\n'),
+  );
+  const env = { ...process.env } as Record<string, string>;
+  const restored: boolean[] = [];
+  for (const round of [1, 2]) {
+    const out = join(dir, `out-${round}`);
+    const r = await execa('node', [LKRUN, 'test', suite, '--reporter', 'json', '--out', out], { env, reject: false });
+    t.is(r.exitCode, 0, r.all ?? r.stderr);
+    const report = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+      jobs: { status: string; info: { snapshot?: { restored: boolean } } }[];
+    };
+    t.is(report.jobs[0]!.status, 'passed');
+    restored.push(report.jobs[0]!.info.snapshot?.restored ?? false);
+  }
+  t.deepEqual(restored, [false, true]);
+});

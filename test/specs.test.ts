@@ -1,3 +1,4 @@
+import './helpers/isolate.js';
 import test from 'ava';
 import { BadInputError } from '../src/core/errors.js';
 import { parseDisk, parseDuration, parseNetworking, parsePublish, parseSize } from '../src/core/specs.js';

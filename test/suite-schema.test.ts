@@ -1,4 +1,5 @@
 // Every mistake in a suite file is reported with file:line:col and what is wrong.
+import './helpers/isolate.js';
 import test from 'ava';
 import { parseSuite, SuiteError } from '../src/harness/suite.js';
 import { buildMatrix, parseShard, parseTarget } from '../src/harness/matrix.js';

@@ -22,6 +22,7 @@ import { superviseQemu, type BootKind } from './supervisor.js';
 import { checkDisks, checkFirmwareFile, checkHostPorts, checkQemuBinary } from './inputs.js';
 import {
   checkSnapshotable,
+  clockSyncCommand,
   lockCreation,
   planSnapshot,
   qmpArgs,
@@ -245,7 +246,12 @@ async function restoreMachine(
     throw error;
   }
   const qemu = settledQemu(proc, prepared.accel.accel, run);
-  return machineFrom(prepared, options, run, qemu, { replayed, info: { snapshot: { key: plan.key, restored: true } } });
+  const machine = machineFrom(prepared, options, run, qemu, { replayed, info: { snapshot: { key: plan.key, restored: true } } });
+  if (options.snapshot?.syncClock) {
+    if (!machine.control) throw new BadInputError("--snapshot-sync-clock needs the control console (the image's control shell)");
+    machine.control.write(clockSyncCommand());
+  }
+  return machine;
 }
 
 /** A QEMU that needs no probation (a restored guest is already past its boot). */

@@ -1,26 +1,29 @@
-// What every platform command does once its flags are parsed: create the
-// Run, reap what killed runs left, plan or boot, run the console engine,
-// print the verdict (text or JSON), tear down on every path, and exit with
-// the code of the outcome.
+// What every platform command does once its flags are parsed: validate
+// everything it was given before creating anything, create the Run, reap what
+// killed runs left, plan or boot, run the console engine, print the verdict
+// (text or JSON), tear down on every path, and return the outcome's exit code.
 import { errorLine, ExitCode, exitCodeOf } from '../core/errors.js';
 import { collectGarbage } from '../core/ledger.js';
 import { redact } from '../core/redact.js';
 import type { RunOutcome } from '../core/run-context.js';
 import { Run } from '../run/run.js';
-import { installSignalHandlers, interrupted, onSecondSignal } from './signals.js';
+import { consoleOnTerminal } from './flags.js';
+import { installSignalHandlers, interrupted } from './signals.js';
 import { runSession, type SessionOptions, type SessionResult } from '../run/session.js';
 import type { Image } from '../image/types.js';
-import type { CommonLaunchOptions } from '../../platforms/platform.js';
+import type { BootOptions, CommonLaunchOptions } from '../../platforms/platform.js';
 import { platformEntry } from '../../platforms/registry.js';
 
 export interface DriveOptions {
   /** The registry name of the platform. */
   platform: string;
-  /** Resolves the image and the options (common ones, the platform's own in `extra`); may throw BadInputError. */
-  prepare: (run: Run) => Promise<{ image: Image; options: CommonLaunchOptions }>;
-  session: SessionOptions;
+  /**
+   * Checks the flags and resolves the image and the options (common ones, the
+   * platform's own in `extra`). Runs before anything is created; throws
+   * BadInputError on bad input.
+   */
+  prepare: () => Promise<{ image: Image; options: CommonLaunchOptions; session: SessionOptions; stateDir?: string }>;
   label: string;
-  stateDir?: string;
   keepState?: boolean;
   dryRun?: boolean;
   json?: boolean;
@@ -30,38 +33,50 @@ export interface DriveOptions {
 export async function drive(d: DriveOptions): Promise<number> {
   const say = (line: string) => process.stderr.write(redact(line) + '\n');
   installSignalHandlers();
-  const run = new Run({ label: d.label, stateDir: d.stateDir, keepState: d.keepState, log: say });
+  let image: Image | undefined;
+  const fail = (error: unknown, extra: Record<string, unknown> = {}): number => {
+    const code = exitCodeOf(error);
+    if (d.json) writeJson({ status: 'failed', exitCode: code, error: errorLine(error, false), image, platform: d.platform, ...extra });
+    else say(errorLine(error));
+    return code;
+  };
+
+  let prepared: Awaited<ReturnType<DriveOptions['prepare']>>;
+  let options: BootOptions;
+  try {
+    const entry = platformEntry(d.platform);
+    prepared = await d.prepare();
+    image = prepared.image;
+    options = await entry.options(prepared.options);
+    if (interrupted.aborted) throw interrupted.reason;
+  } catch (error) {
+    return fail(error);
+  }
+
+  const run = new Run({ label: d.label, stateDir: prepared.stateDir, keepState: d.keepState, log: say });
   const onInterrupt = () => run.interrupt(interrupted.reason as Error);
   if (interrupted.aborted) onInterrupt();
   interrupted.addEventListener('abort', onInterrupt, { once: true });
-  const forgetHurry = onSecondSignal(() => {
-    run.hurryTeardown();
-    return run.leftBehind() || undefined;
-  });
   let code: number = ExitCode.ok;
   let result: SessionResult | undefined;
-  let image: Image | undefined;
-  const describe = () => ({ arch: image?.arch, ...result?.info });
+  // The arch the run uses: a BIOS disk does not tell its own.
+  const describe = () => ({ arch: options.arch, ...result?.info });
   try {
-    const entry = platformEntry(d.platform);
     await collectGarbage(undefined, { localOnly: true }).catch(() => []);
     await run.prepare();
-    const prepared = await d.prepare(run);
-    image = prepared.image;
-    const options = await entry.options(prepared.options);
-    const platform = await entry.create();
+    const platform = await platformEntry(d.platform).create();
     if (d.dryRun) {
       const plan = await platform.plan(prepared.image, options, run);
       process.stdout.write(redact(plan.steps.join('\n')) + '\n');
       return code;
     }
-    const interactive = !d.json && !d.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
+    const interactive = consoleOnTerminal(d);
     result = await runSession(
       platform,
       prepared.image,
       options,
       {
-        ...d.session,
+        ...prepared.session,
         echo: d.json || d.quiet ? undefined : process.stdout,
         terminal: interactive ? process.stdin : undefined,
       },
@@ -70,23 +85,11 @@ export async function drive(d: DriveOptions): Promise<number> {
     if (result.error) throw result.error;
     if (!d.json) say(summary(d.platform, image, result, describe()));
   } catch (error) {
-    code = exitCodeOf(error);
-    if (!d.json) say(errorLine(error));
-    if (d.json)
-      writeJson({
-        status: 'failed',
-        exitCode: code,
-        error: errorLine(error, false),
-        image,
-        platform: d.platform,
-        ...describe(),
-        session: result && publicResult(result),
-      });
+    code = fail(error, { ...describe(), session: result && publicResult(result) });
     return code;
   } finally {
     await run.teardown(outcomeOf(code));
     interrupted.removeEventListener('abort', onInterrupt);
-    forgetHurry();
   }
   if (d.json) writeJson({ status: 'passed', exitCode: code, platform: d.platform, image, ...describe(), session: publicResult(result!) });
   return code;

@@ -149,6 +149,27 @@ export interface GcOptions {
   timeoutMs?: number;
 }
 
+/** Ids of the runs on this machine whose lkrun process is still alive (their resources are in use). */
+export function liveRunIds(dir = defaultLedgerDir()): Set<string> {
+  const live = new Set<string>();
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return live;
+  }
+  for (const name of names) {
+    try {
+      const file = JSON.parse(readFileSync(join(dir, name), 'utf8')) as LedgerFile;
+      if (isAlive(file.owner)) live.add(file.run);
+    } catch {
+      // being written right now: its run is alive
+      live.add(name.replace(/\.json$/, ''));
+    }
+  }
+  return live;
+}
+
 /** Reaps the leftovers of every run whose lkrun process is gone. Returns what it did. */
 export async function collectGarbage(dir = defaultLedgerDir(), options: GcOptions = {}): Promise<Reaped[]> {
   let names: string[];

@@ -142,7 +142,9 @@ async function runAttempt(
         stallTimeoutMs: suite.stallTimeoutMs,
         log: join(outDir, consoleLog),
         accel: options.launchDefaults?.accel,
-        platformOptions: job.target.options,
+        platformOptions: suite.snapshotAt
+          ? { ...job.target.options, snapshot: { at: suite.snapshotAt, syncClock: suite.snapshotSyncClock } }
+          : job.target.options,
         signal: budget.signal,
       });
       Object.assign(info, machine.info);

@@ -90,6 +90,8 @@ export const SUITE_SCHEMA = {
     timeout: duration,
     'stall-timeout': duration,
     'fail-on': { type: 'array', items: regex },
+    'snapshot-at': regex,
+    'snapshot-sync-clock': { type: 'boolean' },
     steps: { type: 'array', minItems: 1, items: { type: 'object' } },
   },
 } as const;

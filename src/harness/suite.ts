@@ -40,6 +40,10 @@ export interface Suite {
   timeoutMs: number;
   stallTimeoutMs?: number;
   failOn: RegExp[];
+  /** QEMU: boot once to the first console match of this pattern, then restore every later job from there. */
+  snapshotAt?: RegExp;
+  /** After a restore, set the guest's clock from the host through the control shell. */
+  snapshotSyncClock?: boolean;
   steps: Step[];
   /** `file:line:col` of the parts later checks point at (names across suites, images once resolved). */
   where: { name: string; image: Partial<Record<Arch | 'any', string>>; steps: string[] };
@@ -308,6 +312,8 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
     timeoutMs: dur(data.timeout, ['timeout']) ?? DEFAULT_SUITE_TIMEOUT_MS,
     stallTimeoutMs: dur(data['stall-timeout'], ['stall-timeout']),
     failOn: ((data['fail-on'] as string[] | undefined) ?? []).map((p) => new RegExp(p)),
+    snapshotAt: data['snapshot-at'] === undefined ? undefined : new RegExp(data['snapshot-at'] as string),
+    snapshotSyncClock: data['snapshot-sync-clock'] as boolean | undefined,
     steps,
   };
 }

@@ -30,7 +30,15 @@ export interface StartedMachine {
 export function createMonitor(settings: MonitorSettings, run: Run): ConsoleMonitor {
   let log: ReturnType<typeof createWriteStream> | undefined;
   if (settings.logFile) {
-    const stream = createWriteStream(settings.logFile);
+    const file = settings.logFile;
+    const stream = createWriteStream(file);
+    // The CLI checks the path first; a write that still fails (disk full, the
+    // directory removed meanwhile) costs the transcript, never the run.
+    let reported = false;
+    stream.on('error', (error) => {
+      if (!reported) run.log(`lkrun: console log ${file}: ${error.message}`);
+      reported = true;
+    });
     log = stream;
     run.defer('close console log', () => new Promise<void>((resolve) => stream.end(resolve)));
   }

@@ -31,6 +31,13 @@ export interface RunOptions {
 
 const DEFAULT_CLEANUP_MS = 30_000;
 
+/** Runs of this process not yet torn down: what a second signal reports as left behind. */
+const live = new Set<Run>();
+
+export function liveRuns(): readonly Run[] {
+  return [...live];
+}
+
 export class Run implements RunContext {
   readonly id: string;
   readonly startedAt = Date.now();
@@ -46,6 +53,7 @@ export class Run implements RunContext {
   constructor(private readonly options: RunOptions) {
     this.id = newRunId(options.label);
     this.ledger = new Ledger(this.id, options.ledgerDir);
+    live.add(this);
   }
 
   get signal(): AbortSignal {
@@ -131,6 +139,7 @@ export class Run implements RunContext {
         }
       }
       this.steps = [];
+      live.delete(this);
       return failures;
     })();
     return this.tornDown;

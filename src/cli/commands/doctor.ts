@@ -1,7 +1,5 @@
 import { Flags } from '@oclif/core';
-import { platformEntries } from '../../../platforms/registry.js';
 import type { DoctorCheck } from '../../../platforms/platform.js';
-import { hostArch } from '../../../platforms/qemu/accel.js';
 import { LkrunCommand } from '../base.js';
 import { exit } from '../exit.js';
 
@@ -12,6 +10,11 @@ export default class Doctor extends LkrunCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Doctor);
+    // Loaded here, not at the top: oclif imports every command for any invocation.
+    const [{ platformEntries }, { hostArch }] = await Promise.all([
+      import('../../../platforms/registry.js'),
+      import('../../../platforms/qemu/accel.js'),
+    ]);
     const checks: (DoctorCheck & { platform: string })[] = [];
     const arch = hostArch() ?? 'x86_64';
     for (const entry of platformEntries()) {

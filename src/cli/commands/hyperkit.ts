@@ -1,12 +1,11 @@
-import { Args, Flags } from '@oclif/core';
-import { LkrunCommand } from '../base.js';
-import { resolveImage } from '../../image/resolve.js';
-import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
-import { drive } from '../drive.js';
-import { exit } from '../exit.js';
+import { Flags, type Interfaces } from '@oclif/core';
+import type { Arch } from '../../image/types.js';
+import { consoleOnTerminal } from '../flags.js';
+import { type OwnOptions, PlatformCommand, platformFlags } from '../platform-command.js';
 import type { HyperkitExtra } from '../../../platforms/hyperkit/entry.js';
 
-export default class Hyperkit extends LkrunCommand {
+export default class Hyperkit extends PlatformCommand {
+  static override platform = 'hyperkit';
   static override summary = 'Boot a LinuxKit image under HyperKit (Intel Macs) and check what its console says';
   static override description =
     `IMAGE is a NAME prefix (NAME-kernel + NAME-initrd.img + NAME-cmdline, or NAME-kernel + NAME-squashfs.img), an EFI ISO or a raw EFI disk. Flags follow \`linuxkit run hyperkit\`.
@@ -15,18 +14,17 @@ COM1 is the console: this terminal when there is one, else a pty in the state di
 
 EXIT CODES
   0 passed, 1 expectation failed, 2 bad input, 3 timeout, 4 console stalled, 5 guest panic,
-  6 platform error, 7 platform unavailable (not macOS, hyperkit or firmware missing), 130 interrupted`;
+  6 platform error, 7 platform unavailable (not macOS, hyperkit or firmware missing),
+  129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM`;
 
   static override examples = [
     '<%= config.bin %> hyperkit images/out/x86_64/ntpd --networking vpnkit -p 8123:123/udp --expect "service ntpd running"',
-    '<%= config.bin %> hyperkit --uefi --fw /path/UEFI.fd ntpd-efi.iso',
+    '<%= config.bin %> hyperkit --uefi images/out/x86_64/ntpd-efi.iso',
     '<%= config.bin %> hyperkit --dry-run images/out/x86_64/ntpd',
   ];
 
-  static override args = { image: Args.string({ description: 'image file or NAME prefix', required: true }) };
-
   static override flags = {
-    ...bootFlags,
+    ...platformFlags,
     hyperkit: Flags.string({ description: 'path to hyperkit (default: found in PATH)', helpGroup: 'HYPERKIT' }),
     vpnkit: Flags.string({ description: 'path to vpnkit, for --networking vpnkit (default: found in PATH)', helpGroup: 'HYPERKIT' }),
     uefi: Flags.boolean({ description: 'boot an ISO or disk through UEFI firmware (--fw)', helpGroup: 'HYPERKIT' }),
@@ -57,46 +55,27 @@ EXIT CODES
       helpGroup: 'HYPERKIT',
     }),
     'console-file': Flags.boolean({ description: 'console on the pty in the state directory even on a terminal', helpGroup: 'HYPERKIT' }),
-    ...runFlags,
   };
 
-  async run(): Promise<void> {
-    const { args, flags } = await this.parse(Hyperkit);
-    let code: number;
-    try {
-      code = await drive({
-        platform: 'hyperkit',
-        label: args.image.split('/').pop() ?? 'hyperkit',
-        stateDir: flags.state,
-        keepState: flags['keep-state'],
-        dryRun: flags['dry-run'],
-        json: flags.json,
-        quiet: flags.quiet,
-        session: sessionOptionsFrom(flags),
-        prepare: async () => {
-          const arch = parseArch(flags.arch) ?? 'x86_64';
-          const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
-          const image = await resolveImage(args.image, { arch, force, uefi: flags.uefi });
-          const onTerminal = !flags.json && !flags.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
-          const extra: HyperkitExtra = {
-            hyperkit: flags.hyperkit,
-            vpnkit: flags.vpnkit,
-            fw: flags.fw,
-            networking: flags.networking,
-            ip: flags.ip,
-            vpnkitUuid: flags['vpnkit-uuid'],
-            vsockPorts: flags['vsock-ports'],
-            console: onTerminal && !flags['console-file'] ? 'stdio' : 'autopty',
-          };
-          return {
-            image,
-            options: { ...bootOptionsFrom(flags, arch), uefi: flags.uefi, log: (line) => process.stderr.write(line + '\n'), extra },
-          };
-        },
-      });
-    } catch (error) {
-      code = exit.fromError(error);
-    }
-    await exit.with(code);
+  protected override defaultArch(): Arch {
+    return 'x86_64';
+  }
+
+  protected override ownOptions(flags: Interfaces.InferredFlags<typeof Hyperkit.flags>): OwnOptions {
+    const extra: HyperkitExtra = {
+      hyperkit: flags.hyperkit,
+      vpnkit: flags.vpnkit,
+      fw: flags.fw,
+      networking: flags.networking,
+      ip: flags.ip,
+      vpnkitUuid: flags['vpnkit-uuid'],
+      vsockPorts: flags['vsock-ports'],
+      console: consoleOnTerminal(flags) && !flags['console-file'] ? 'stdio' : 'autopty',
+    };
+    return {
+      resolve: { force: flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined, uefi: flags.uefi },
+      common: { uefi: flags.uefi },
+      extra,
+    };
   }
 }

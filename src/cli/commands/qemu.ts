@@ -1,14 +1,11 @@
-import { Args, Flags } from '@oclif/core';
-import { LkrunCommand } from '../base.js';
-import { resolveImage } from '../../image/resolve.js';
-import { parseNetworking } from '../../core/specs.js';
-import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
-import { drive } from '../drive.js';
-import { exit } from '../exit.js';
-import { hostArch } from '../../../platforms/qemu/accel.js';
+import { Flags, type Interfaces } from '@oclif/core';
+import { parseNetworking, parseRegex } from '../../core/specs.js';
+import { repeatable } from '../flags.js';
+import { type OwnOptions, PlatformCommand, platformFlags } from '../platform-command.js';
 import type { QemuOptions } from '../../../platforms/qemu/index.js';
 
-export default class Qemu extends LkrunCommand {
+export default class Qemu extends PlatformCommand {
+  static override platform = 'qemu';
   static override summary = 'Boot a LinuxKit image under QEMU (x86_64 or aarch64) and check what its console says';
   static override description =
     `IMAGE is a file (.iso, -efi.iso, raw -bios.img/-efi.img, .qcow2, .vmdk, .img.tar.gz) detected by its contents, or a prefix NAME of NAME-kernel + NAME-initrd.img (+ NAME-cmdline) or NAME-kernel + NAME-squashfs.img, as linuxkit build names them.
@@ -24,19 +21,21 @@ EXIT CODES
   5    guest panic
   6    platform error: QEMU failed
   7    platform unavailable: QEMU, firmware or accelerator missing or broken
-  130  interrupted (SIGINT); 143 for SIGTERM`;
+  129  hung up (SIGHUP)
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)`;
 
   static override examples = [
     '<%= config.bin %> qemu images/out/x86_64/ntpd --expect "service ntpd running" --until-expect --timeout 2m',
-    '<%= config.bin %> qemu --arch aarch64 ntpd-efi.iso',
-    '<%= config.bin %> qemu -p 8123:123/udp --disk size=2G,format=qcow2 linuxkit.iso',
-    '<%= config.bin %> qemu --dry-run linuxkit-efi.iso',
+    '<%= config.bin %> qemu -e "Linux version" -e "service ntpd running" --until-expect images/out/x86_64/ntpd',
+    '<%= config.bin %> qemu --arch aarch64 images/out/aarch64/ntpd-efi.iso',
+    '<%= config.bin %> qemu -p 8123:123/udp --disk size=2G,format=qcow2 images/out/x86_64/ntpd.iso',
+    '<%= config.bin %> qemu --dry-run images/out/x86_64/ntpd-efi.qcow2',
+    '<%= config.bin %> qemu --snapshot-at "service ntpd running" -e "service ntpd running" --until-expect images/out/x86_64/ntpd',
   ];
 
-  static override args = { image: Args.string({ description: 'image file or NAME prefix', required: true }) };
-
   static override flags = {
-    ...bootFlags,
+    ...platformFlags,
     accel: Flags.string({
       description: 'auto (KVM/HVF when they really work, else TCG), kvm, hvf or tcg; env LKRUN_ACCEL',
       helpGroup: 'QEMU',
@@ -61,52 +60,43 @@ EXIT CODES
     qemu: Flags.string({ description: 'path to qemu-system-ARCH (default: found in PATH)', helpGroup: 'QEMU' }),
     gui: Flags.boolean({ description: 'open a QEMU window (the serial console is still captured)', helpGroup: 'QEMU' }),
     usb: Flags.boolean({ description: 'add a USB controller with a tablet', helpGroup: 'QEMU' }),
-    device: Flags.string({ description: 'extra QEMU -device spec, passed through (repeatable)', multiple: true, helpGroup: 'QEMU' }),
-    ...runFlags,
+    device: repeatable({ description: 'extra QEMU -device spec, passed through (repeatable)', helpGroup: 'QEMU' }),
+    'snapshot-at': Flags.string({
+      description:
+        'boot once to the first console line matching REGEX and save the guest there; later runs of the same configuration restore it',
+      helpGroup: 'SNAPSHOT',
+    }),
+    'snapshot-sync-clock': Flags.boolean({
+      description: "after a restore, set the guest's clock from the host through its control shell",
+      dependsOn: ['snapshot-at'],
+      helpGroup: 'SNAPSHOT',
+    }),
+    'snapshot-limit': Flags.string({
+      description: 'size bound of the snapshot store (512M, 4G; env LKRUN_SNAPSHOT_LIMIT; default 4G)',
+      dependsOn: ['snapshot-at'],
+      helpGroup: 'SNAPSHOT',
+    }),
   };
 
-  async run(): Promise<void> {
-    const { args, flags } = await this.parse(Qemu);
-    let code: number;
-    try {
-      code = await drive({
-        platform: 'qemu',
-        label: args.image.split('/').pop() ?? 'qemu',
-        stateDir: flags.state,
-        keepState: flags['keep-state'],
-        dryRun: flags['dry-run'],
-        json: flags.json,
-        quiet: flags.quiet,
-        session: sessionOptionsFrom(flags),
-        prepare: async () => {
-          const requestedArch = parseArch(flags.arch);
-          const networking = parseNetworking(flags.networking);
-          const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
-          const image = await resolveImage(args.image, { arch: requestedArch, force, uefi: flags.uefi });
-          const arch = requestedArch ?? image.arch ?? hostArch() ?? 'x86_64';
-          const extra: Partial<QemuOptions> = {
-            qemu: flags.qemu,
-            fw: flags.fw,
-            gui: flags.gui,
-            usb: flags.usb,
-            devices: flags.device,
-          };
-          return {
-            image,
-            options: {
-              ...bootOptionsFrom(flags, arch),
-              accel: flags.accel,
-              uefi: flags.uefi,
-              networking,
-              log: (line) => process.stderr.write(line + '\n'),
-              extra,
-            },
-          };
-        },
-      });
-    } catch (error) {
-      code = exit.fromError(error);
-    }
-    await exit.with(code);
+  protected override ownOptions(flags: Interfaces.InferredFlags<typeof Qemu.flags>): OwnOptions {
+    return {
+      resolve: { force: flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined, uefi: flags.uefi },
+      common: { accel: flags.accel, uefi: flags.uefi, networking: parseNetworking(flags.networking) },
+      extra: {
+        qemu: flags.qemu,
+        fw: flags.fw,
+        gui: flags.gui,
+        usb: flags.usb,
+        devices: flags.device,
+        snapshot:
+          flags['snapshot-at'] === undefined
+            ? undefined
+            : {
+                at: parseRegex(flags['snapshot-at'], '--snapshot-at'),
+                syncClock: flags['snapshot-sync-clock'],
+                limit: flags['snapshot-limit'],
+              },
+      } satisfies Partial<QemuOptions>,
+    };
   }
 }

@@ -3,18 +3,12 @@ import { LkrunCommand } from '../base.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { buildMatrix, parseShard, parseTarget } from '../../harness/matrix.js';
-import { createReporter } from '../../harness/reporters/index.js';
 import type { RunSummary } from '../../harness/results.js';
-import { checkImages } from '../../harness/preflight.js';
-import { runMatrix } from '../../harness/runner.js';
-import { loadSuite } from '../../harness/suite.js';
-import { BadInputError, ExitCode, type InterruptedError } from '../../core/errors.js';
-import { collectGarbage } from '../../core/ledger.js';
-import { parseRegex } from '../../core/specs.js';
+import { BadInputError, ExitCode } from '../../core/errors.js';
 import { exit } from '../exit.js';
+import { repeatable } from '../flags.js';
+import { checkCreatableDir } from '../paths.js';
 import { installSignalHandlers, interrupted } from '../signals.js';
-import { requestedAccel } from '../../../platforms/qemu/accel.js';
 
 export default class Test extends LkrunCommand {
   static override summary = 'Run suites of checks on images across a matrix of targets, with CI reports';
@@ -27,52 +21,73 @@ EXIT CODES
   2    bad input (a suite file, a flag)
   6    no job failed, but at least one could not start (error)
   7    nothing failed, but some targets were skipped (unavailable here); --allow-skip makes this 0
-  130  interrupted`;
+  129  hung up (SIGHUP)
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)`;
 
   static override examples = [
     '<%= config.bin %> test suites/ntpd.yml --jobs 2 --reporter pretty --reporter junit --out lkrun-out',
-    '<%= config.bin %> test --target qemu/aarch64 --grep ntpd',
+    '<%= config.bin %> test -t qemu/aarch64 -r json suites/ntpd.yml --grep ntpd',
     '<%= config.bin %> test --shard 1/4 --reporter junit --out results  # in CI job 1 of 4',
   ];
 
-  static override strict = false;
-  static override args = { suite: Args.string({ description: 'suite files (default: suites/*.yml)' }) };
+  static override args = {
+    suites: Args.string({ description: 'suite files (default: suites/*.yml)', multiple: true, ignoreStdin: true }),
+  };
 
   static override flags = {
-    target: Flags.string({
-      char: 't',
-      description: "run on PLATFORM[/ARCH] instead of the suites' own targets (repeatable)",
-      multiple: true,
-    }),
+    target: repeatable({ char: 't', description: "run on PLATFORM[/ARCH] instead of the suites' own targets (repeatable)" }),
     jobs: Flags.string({ char: 'j', description: 'jobs run at once (default: CPU count)' }),
     shard: Flags.string({ description: 'run shard I of N of the matrix, e.g. 1/2' }),
     grep: Flags.string({ char: 'g', description: 'run only jobs whose "suite platform/arch" name matches this regex' }),
     retries: Flags.string({ description: 'rerun a failed job up to N times; one that then passes is reported flaky', default: '0' }),
-    reporter: Flags.string({ char: 'r', description: 'pretty, tap, junit, json, html (repeatable)', multiple: true }),
+    reporter: repeatable({ char: 'r', description: 'pretty, tap, junit, json, html (repeatable)' }),
     out: Flags.string({ char: 'o', description: 'directory for report files and console logs', default: 'lkrun-out' }),
     accel: Flags.string({ description: 'QEMU accelerator for every job: auto, kvm, hvf, tcg' }),
     'allow-skip': Flags.boolean({ description: 'exit 0 even if some targets were skipped' }),
-    list: Flags.boolean({ description: 'print the jobs this run would make, and exit' }),
+    list: Flags.boolean({ description: 'print the jobs this run would make, and exit', aliases: ['dry-run'] }),
   };
 
   async run(): Promise<void> {
-    const { argv, flags } = await this.parse(Test);
+    const { args, flags } = await this.parse(Test);
     // First signal: stop every job, tear down, still write the reports.
-    // A second one leaves at once (QEMU dies with lkrun; `lkrun gc` cleans up).
+    // A second one leaves at once, naming what was left for `lkrun gc`.
     installSignalHandlers();
     let code: number;
     try {
-      const files = (argv as string[]).length ? (argv as string[]) : defaultSuites();
+      // oclif imports every command to list them, for any lkrun invocation:
+      // the harness (YAML, schemas, reporters, QEMU) loads only when used.
+      const [
+        { buildMatrix, parseShard, parseTarget },
+        { checkImages },
+        { createReporter },
+        { runMatrix },
+        { loadSuite },
+        { collectGarbage },
+        { parseRegex },
+        { requestedAccel },
+      ] = await Promise.all([
+        import('../../harness/matrix.js'),
+        import('../../harness/preflight.js'),
+        import('../../harness/reporters/index.js'),
+        import('../../harness/runner.js'),
+        import('../../harness/suite.js'),
+        import('../../core/ledger.js'),
+        import('../../core/specs.js'),
+        import('../../../platforms/qemu/accel.js'),
+      ]);
+      // Everything a run would refuse (flags, suites, images) is refused before --list prints, too.
+      const files = args.suites?.length ? args.suites : defaultSuites();
       const suites = files.map(loadSuite);
       const matrix = buildMatrix(suites, {
         targets: flags.target?.map(parseTarget),
         grep: flags.grep === undefined ? undefined : parseRegex(flags.grep, '--grep'),
         shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
       });
-      // Everything a run would refuse is refused before --list prints, too.
       await checkImages(matrix);
       const jobs = whole(flags.jobs ?? String(cpus().length), '--jobs', 1);
       const retries = whole(flags.retries, '--retries', 0);
+      checkCreatableDir(flags.out, '--out');
       const reporters = (flags.reporter?.length ? flags.reporter : ['pretty']).map((name) =>
         createReporter(name as never, { outDir: flags.out, stream: process.stdout, color: process.stdout.isTTY === true }),
       );
@@ -81,6 +96,7 @@ EXIT CODES
         for (const job of matrix) this.log(job.id);
         return await exit.with(0);
       }
+      if (interrupted.aborted) throw interrupted.reason;
       await collectGarbage(undefined, { localOnly: true }).catch(() => []);
       const summary = await runMatrix(matrix, {
         jobs,
@@ -91,7 +107,7 @@ EXIT CODES
         signal: interrupted,
         launchDefaults: { accel },
       });
-      code = interrupted.aborted ? (interrupted.reason as InterruptedError).exitCode : exitCodeFor(summary, flags['allow-skip']);
+      code = exitCodeFor(summary, flags['allow-skip']);
     } catch (error) {
       code = exit.fromError(error);
     }

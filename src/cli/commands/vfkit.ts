@@ -1,13 +1,12 @@
-import { Args, Flags } from '@oclif/core';
-import { LkrunCommand } from '../base.js';
-import { resolveImage } from '../../image/resolve.js';
-import { bootFlags, bootOptionsFrom, parseArch, runFlags, sessionOptionsFrom } from '../flags.js';
-import { drive } from '../drive.js';
-import { exit } from '../exit.js';
+import { Flags, type Interfaces } from '@oclif/core';
+import type { Arch } from '../../image/types.js';
+import { consoleOnTerminal } from '../flags.js';
+import { type OwnOptions, PlatformCommand, platformFlags } from '../platform-command.js';
 import { macHost } from '../../../platforms/hyperkit/host.js';
 import type { VfkitExtra } from '../../../platforms/vfkit/entry.js';
 
-export default class Vfkit extends LkrunCommand {
+export default class Vfkit extends PlatformCommand {
+  static override platform = 'vfkit';
   static override summary = "Boot a LinuxKit image under Apple's Virtualization.framework (vfkit, macOS 13+) and check its console";
   static override description =
     `IMAGE is a NAME prefix (NAME-kernel + NAME-initrd.img + NAME-cmdline, or NAME-kernel + NAME-squashfs.img), an EFI ISO or a raw EFI disk, of the host's architecture. A gzip-compressed arm64 kernel is inflated into the state directory first (Virtualization.framework needs it uncompressed); kernel boots get console=hvc0.
@@ -16,18 +15,17 @@ The console is the first virtio console: this terminal when there is one, else a
 
 EXIT CODES
   0 passed, 1 expectation failed, 2 bad input, 3 timeout, 4 console stalled, 5 guest panic,
-  6 platform error, 7 platform unavailable (not macOS, vfkit or gvproxy missing), 130 interrupted`;
+  6 platform error, 7 platform unavailable (not macOS, vfkit or gvproxy missing),
+  129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM`;
 
   static override examples = [
     '<%= config.bin %> vfkit images/out/aarch64/ntpd --expect "service ntpd running" --until-expect',
     '<%= config.bin %> vfkit -p 8123:123/udp images/out/aarch64/ntpd',
-    '<%= config.bin %> vfkit --dry-run ntpd-efi.iso',
+    '<%= config.bin %> vfkit --dry-run images/out/aarch64/ntpd-efi.iso',
   ];
 
-  static override args = { image: Args.string({ description: 'image file or NAME prefix', required: true }) };
-
   static override flags = {
-    ...bootFlags,
+    ...platformFlags,
     vfkit: Flags.string({ description: 'path to vfkit (default: found in PATH)', helpGroup: 'VFKIT' }),
     gvproxy: Flags.string({ description: "path to gvproxy, for --publish (default: PATH, then podman's)", helpGroup: 'VFKIT' }),
     uefi: Flags.boolean({ description: 'boot an ISO or disk through EFI even if the image does not say so', helpGroup: 'VFKIT' }),
@@ -43,44 +41,24 @@ EXIT CODES
       helpGroup: 'VFKIT',
     }),
     networking: Flags.string({ description: 'nat (with --publish: through gvproxy) or none', default: 'nat', helpGroup: 'VFKIT' }),
-    ...runFlags,
   };
 
-  async run(): Promise<void> {
-    const { args, flags } = await this.parse(Vfkit);
-    let code: number;
-    try {
-      code = await drive({
-        platform: 'vfkit',
-        label: args.image.split('/').pop() ?? 'vfkit',
-        stateDir: flags.state,
-        keepState: flags['keep-state'],
-        dryRun: flags['dry-run'],
-        json: flags.json,
-        quiet: flags.quiet,
-        session: sessionOptionsFrom(flags),
-        prepare: async () => {
-          const requestedArch = parseArch(flags.arch);
-          const force = flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined;
-          const image = await resolveImage(args.image, { arch: requestedArch, force, uefi: flags.uefi });
-          const arch = requestedArch ?? image.arch ?? macHost().arch ?? 'aarch64';
-          const onTerminal = !flags.json && !flags.quiet && process.stdin.isTTY === true && process.stdout.isTTY === true;
-          const extra: VfkitExtra = {
-            vfkit: flags.vfkit,
-            gvproxy: flags.gvproxy,
-            // Checked by the entry, which reports anything but nat or none as bad input.
-            networking: flags.networking as VfkitExtra['networking'],
-            console: onTerminal ? 'stdio' : 'log',
-          };
-          return {
-            image,
-            options: { ...bootOptionsFrom(flags, arch), uefi: flags.uefi, log: (line) => process.stderr.write(line + '\n'), extra },
-          };
-        },
-      });
-    } catch (error) {
-      code = exit.fromError(error);
-    }
-    await exit.with(code);
+  protected override defaultArch(): Arch {
+    return macHost().arch ?? 'aarch64';
+  }
+
+  protected override ownOptions(flags: Interfaces.InferredFlags<typeof Vfkit.flags>): OwnOptions {
+    const extra: VfkitExtra = {
+      vfkit: flags.vfkit,
+      gvproxy: flags.gvproxy,
+      // Checked by the entry, which reports anything but nat or none as bad input.
+      networking: flags.networking as VfkitExtra['networking'],
+      console: consoleOnTerminal(flags) ? 'stdio' : 'log',
+    };
+    return {
+      resolve: { force: flags.iso ? 'iso' : flags.kernel ? 'kernel' : flags.squashfs ? 'squashfs' : undefined, uefi: flags.uefi },
+      common: { uefi: flags.uefi },
+      extra,
+    };
   }
 }
