@@ -218,13 +218,14 @@ export class ConsoleMonitor {
     this.checkWaiters(acceptPartialLine);
   }
 
-  private checkWaiters(acceptPartialLine = false): void {
+  /** `before`: match only in the complete lines before that line start (console order, when a later line fails the run). */
+  private checkWaiters(acceptPartialLine = false, before?: Position): void {
     // Ordered: only the oldest waiter may consume text, so two expectations
     // never match the same line. Patterns match within one line (at most
     // MAX_LINE_CHARS), never across lines: that bounds every match.
     while (this.waiters.length > 0) {
       const waiter = this.waiters[0]!;
-      const found = this.search(waiter);
+      const found = this.search(waiter, before);
       if (found === 'failed') continue; // that waiter was rejected; the next one may match
       if (!found) return;
       const { block, start, end, match } = found;
@@ -242,31 +243,39 @@ export class ConsoleMonitor {
       const matchEnd = start + match.index + match[0].length;
       // An empty match at the end of a line moves on, so the next expectation cannot match the same spot forever.
       this.cursor = matchEnd >= end && !partial ? { block, offset: end + 1 } : { block, offset: matchEnd };
-      this.dropConsumed();
+      const dropped = this.dropConsumed();
+      if (before) before = { block: before.block - dropped, offset: before.offset };
       waiter.resolve({ pattern: waiter.pattern, at: Date.now() - this.startedAt, text: match[0], line });
     }
   }
 
   /** The first match of the oldest waiter at or after the cursor, in text not yet tried; 'failed' when the pattern could not be run (and its waiter was rejected). */
-  private search(waiter: Waiter): { block: number; start: number; end: number; match: RegExpExecArray } | 'failed' | undefined {
+  private search(
+    waiter: Waiter,
+    before?: Position,
+  ): { block: number; start: number; end: number; match: RegExpExecArray } | 'failed' | undefined {
     if (this.searched.waiter !== waiter) this.searched = { waiter, upTo: this.cursor.block };
     const first = Math.max(this.cursor.block, this.searched.upTo);
-    const texts = this.backlog.slice(first);
-    texts.push(this.transcript.pending);
+    if (before && first > before.block) return undefined;
+    const texts = this.backlog.slice(first, before ? before.block + 1 : undefined);
+    const pending = this.transcript.pending;
+    if (before) texts[texts.length - 1] = texts[texts.length - 1]!.slice(0, before.offset);
+    else texts.push(pending);
     // The cursor's own block is searched from the cursor on: a line's rest after a match is still open to the next expectation.
     const skip = first === this.cursor.block ? this.cursor.offset : 0;
-    const pending = this.transcript.pending;
-    if (first === this.backlog.length && this.searched.pending?.text === pending && this.searched.pending.skip === skip) return undefined;
+    if (!before && first === this.backlog.length && this.searched.pending?.text === pending && this.searched.pending.skip === skip)
+      return undefined;
     if (skip > 0) texts[0] = texts[0]!.slice(skip);
     let found: TextMatch | undefined;
     try {
-      found = scanText(waiter.set, texts, true);
+      found = scanText(waiter.set, texts, !before);
     } catch (error) {
       if (!(error instanceof PatternError)) throw error;
       waiter.reject(new ExpectationFailedError(error.message));
       return 'failed';
     }
     if (!found) {
+      if (before) return undefined; // searched only in part
       this.searched.upTo = this.backlog.length;
       this.searched.pending = { text: pending, skip: first === this.backlog.length ? skip : 0 };
       return undefined;
@@ -280,15 +289,17 @@ export class ConsoleMonitor {
     return { block, start: lineStart, end: shift + found.end, match: withIndex(found.match, found.match.index + offset) };
   }
 
-  /** Drops backlog blocks wholly before the cursor. */
-  private dropConsumed(): void {
+  /** Drops backlog blocks wholly before the cursor; returns how many. */
+  private dropConsumed(): number {
+    let dropped = 0;
     while (this.cursor.block > 0 || (this.backlog.length > 0 && this.cursor.offset >= this.backlog[0]!.length)) {
       if (this.cursor.block === 0) this.cursor = { block: 1, offset: 0 };
-      const dropped = this.backlog.shift()!;
-      this.backlogChars -= dropped.length;
+      this.backlogChars -= this.backlog.shift()!.length;
       this.cursor = { block: this.cursor.block - 1, offset: this.cursor.offset };
       this.searched.upTo = Math.max(0, this.searched.upTo - 1);
+      dropped++;
     }
+    return dropped;
   }
 
   /** Keeps the backlog bounded: text no expectation matched for long is dropped, oldest first. */
@@ -332,14 +343,19 @@ export class ConsoleMonitor {
       return;
     }
     if (hit.pattern < this.failOn.length) {
-      this.reportFailOn(hit, blocks);
+      this.reportFailOn(hit, blocks, { block: start + hit.text, offset: hit.start });
       return;
     }
     // The waiter matched (checkWaiters takes it from that block on); fail-on goes on after that line.
     this.searched.upTo = start + hit.text;
-    const rest = [blocks[hit.text]!.slice(hit.end + 1), ...blocks.slice(hit.text + 1)];
+    const from = hit.end + 1;
+    const rest = [blocks[hit.text]!.slice(from), ...blocks.slice(hit.text + 1)];
     const after = this.scanFailOn(this.failSet, rest, false);
-    if (after && typeof after !== 'string') this.reportFailOn(after, rest);
+    if (after && typeof after !== 'string')
+      this.reportFailOn(after, rest, {
+        block: start + hit.text + after.text,
+        offset: after.text === 0 ? from + after.start : after.start,
+      });
   }
 
   /** 'failed': a fail-on pattern could not run (the monitor failed); 'waiter failed': the expectation riding along could not. */
@@ -355,9 +371,13 @@ export class ConsoleMonitor {
     }
   }
 
-  private reportFailOn(hit: TextMatch, blocks: string[]): void {
+  /** Fails the monitor for a fail-on match in the line at `at` (a backlog position), once expectations met by earlier lines have resolved. */
+  private reportFailOn(hit: TextMatch, blocks: string[], at: Position): void {
     const { kind, pattern } = this.failOn[hit.pattern]!;
     const text = blocks[hit.text]!.slice(hit.start, hit.end).trim();
+    // Console order decides: an expectation met by a line before the failing
+    // one (in the same chunk, as a loaded host delivers them) resolves first.
+    this.checkWaiters(false, at);
     this.fail(
       kind === 'panic'
         ? new GuestPanicError(`guest panicked: ${text}`)
