@@ -191,3 +191,27 @@ test('replayed console is marked in the log and matched like live console', asyn
     /^\[ {2}replay \] --- console up to the snapshot point, replayed ---\n\[\s+\d+\.\d{3}\] old one\n\[\s+\d+\.\d{3}\] old two\n\[ {2}replay \] --- live console from here ---\n\[\s+\d+\.\d{3}\] new\n$/,
   );
 });
+
+test('a runaway pattern inside the combined filter (one the linear engine cannot take: flag i) is stopped and named', async (t) => {
+  // As an expectation: it fails that step; the monitor and the next expectation go on.
+  const monitor = new ConsoleMonitor({});
+  const slow = monitor.waitFor(/(a+)+$/i);
+  const next = monitor.waitFor(/ready/);
+  monitor.feed(`${'a'.repeat(40)}b\nready\n`);
+  const error = await t.throwsAsync(slow, { instanceOf: ExpectationFailedError });
+  t.regex(error!.message, /^pattern \/\(a\+\)\+\$\/ took over 250 ms/);
+  t.is((await next).line, 'ready');
+  t.is(monitor.failed, undefined);
+  // As a fail-on pattern: it fails the monitor with the reason.
+  const failing = new ConsoleMonitor({
+    failOn: [
+      { pattern: /Kernel panic/, kind: 'panic' },
+      { pattern: /(a+)+$/i, kind: 'fail' },
+    ],
+  });
+  failing.feed(`${'a'.repeat(40)}b\n`);
+  await t.throwsAsync(failing.failure, {
+    instanceOf: ExpectationFailedError,
+    message: /^--fail-on pattern \/\(a\+\)\+\$\/ took over 250 ms/,
+  });
+});

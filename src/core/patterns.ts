@@ -310,10 +310,9 @@ function scanBatch(set: PatternSet, batch: Piece[], open: boolean, batchChars: n
     hit = runBounded(runBlocks, input) as TextMatch | null;
   } catch (error) {
     if (!(error instanceof FilterTimeout)) throw error;
-    // A large batch: again in ordinary ones. Already ordinary: pattern by pattern, which names the culprit.
-    if (batchChars > BATCH_CHARS) return scanPieces(set, batch, open, BATCH_CHARS);
-    const all = set.patterns.map((_, i) => i);
-    hit = runBounded(runBlocks, { ...input, filter: null, unfiltered: all }) as TextMatch | null;
+    // Again without the filter, line by line in ordinary batches: a pattern too slow is named, ordinary work just takes longer.
+    const lineByLine: PatternSet = { patterns: set.patterns, filter: null, unfiltered: set.patterns.map((_, i) => i) };
+    return scanPieces(lineByLine, batch, open, Math.min(batchChars, BATCH_CHARS));
   }
   if (!hit) return undefined;
   const piece = batch[hit.text]!;
