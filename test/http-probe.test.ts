@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ExpectationFailedError, TimeoutError } from '../src/core/errors.js';
+import { ExpectationFailedError } from '../src/core/errors.js';
 import { probeHttp } from '../src/probes/http.js';
 
 async function serve(body: string): Promise<{ url: string; server: Server }> {
@@ -14,10 +14,6 @@ test('the body pattern is matched against the whole body, all its lines', async 
   const { url, server } = await serve('<h1>It works</h1>\nserved by nginx\n');
   t.teardown(() => server.close());
   t.is((await probeHttp(url, { body: /works<\/h1>\nserved by (\w+)/ }, { timeoutMs: 5000 })).status, 200);
-  await t.throwsAsync(probeHttp(url, { body: /apache/ }, { timeoutMs: 600 }), {
-    instanceOf: TimeoutError,
-    message: /body does not match \/apache\//,
-  });
 });
 
 test('a body pattern too slow for the body fails the probe at once, naming the pattern, instead of hanging', async (t) => {
