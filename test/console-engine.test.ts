@@ -56,8 +56,13 @@ test('block matching finds exactly what line-by-line matching finds, also for pa
     [/x(?=$)/, /beta/],
     [/zzz/, /(?<=a)l/, /two/],
     [/two/g, /one/y],
+    [/BAR/i, /^foo/, /(?<=x)\n?/, /TAIL/i], // several flag sets: one filter each
   ];
   for (const set of sets) t.deepEqual(inBlocks(set, text), lineByLine(set, text), set.join(' '));
+  // Patterns with different flags are each covered by a filter, not left to line-by-line matching.
+  const mixed = new PatternSet([/Kernel panic/, /login:/i, /ready/s, /(?=x)/]);
+  t.is(mixed.filters.length, 3);
+  t.deepEqual(mixed.unfiltered, [3]);
 });
 
 test('the byte check finds every control character the cleaning removes, and non-ASCII, at any position', (t) => {

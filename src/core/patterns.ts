@@ -60,13 +60,13 @@ export interface LineMatch {
 // the shared `input` once per run and keep everything else in locals, since
 // every access to a context global goes through a slow interceptor.
 // `input.current` says which pattern was running when the budget ran out (-1:
-// the combined filter).
+// a combined filter).
 interface ScanInput {
   patterns: readonly RegExp[];
   /** firstMatch: lines, one per entry. scanText: blocks of '\n'-terminated lines, the last one may end in an unterminated line. */
   texts: readonly string[];
-  /** scanText: a combined pattern (flags gm) that finds every place a line match may start, or null. */
-  filter: RegExp | null;
+  /** scanText: combined patterns (one per set of flags, plus g and m) that find every place a line match may start. */
+  filters: readonly RegExp[];
   /** scanText: patterns the filter does not cover, tried line by line. */
   unfiltered: readonly number[];
   /** scanText: the last text ends in an unterminated line. */
@@ -111,20 +111,29 @@ new Script(`
     return null;
   }
   function scanBlocks(input) {
-    const { patterns, texts, filter, unfiltered } = input;
+    const { patterns, texts, filters, unfiltered } = input;
     const all = patterns.map((_, i) => i);
     for (let t = 0; t < texts.length; t++) {
       const text = texts[t];
       // With 'open', the last text's unterminated end is a line too (possibly empty).
       const stop = input.open && t === texts.length - 1 ? text.length + 1 : text.length;
+      // Where each filter matches next (-1: not looked yet); a filter is run again only once the search has passed that place.
+      const next = filters.map(() => -1);
       let pos = 0;
       while (pos < stop) {
         let start = stop;
-        if (filter) {
+        if (filters.length > 0) {
           input.current = -1;
-          filter.lastIndex = pos;
-          const m = filter.exec(text);
-          if (m) start = text.lastIndexOf('\\n', m.index - 1) + 1;
+          let first = Infinity;
+          for (let f = 0; f < filters.length; f++) {
+            if (next[f] < pos) {
+              filters[f].lastIndex = pos;
+              const m = filters[f].exec(text);
+              next[f] = m ? m.index : Infinity;
+            }
+            if (next[f] < first) first = next[f];
+          }
+          if (first !== Infinity) start = text.lastIndexOf('\\n', first - 1) + 1;
           if (start < pos) start = pos;
         }
         // Lines before the candidate can only match patterns the filter does not cover.
@@ -162,7 +171,7 @@ export function firstMatch(patterns: readonly RegExp[], lines: readonly string[]
     const hit = runBounded(runLines, {
       patterns,
       texts: lines.slice(start, end),
-      filter: null,
+      filters: [],
       unfiltered: [],
       open: false,
       current: 0,
@@ -189,7 +198,7 @@ function runBounded(script: Script, input: ScanInput): unknown {
         script.runInContext(sandbox, { timeout: MATCH_BUDGET_MS });
         return sandbox.result;
       } catch (error) {
-        if (input.current === -1 && input.filter) throw new FilterTimeout();
+        if (input.current === -1 && input.filters.length > 0) throw new FilterTimeout();
         const pattern = input.patterns[input.current] ?? input.patterns[0]!;
         if ((error as { code?: string }).code !== 'ERR_SCRIPT_EXECUTION_TIMEOUT')
           throw new PatternError(pattern, `could not run: ${(error as Error).message}`);
@@ -225,31 +234,39 @@ export interface TextMatch {
  * A set of patterns prepared for scanText. Patterns match within one line,
  * never across lines; to find lines fast in a large text, the patterns are
  * also joined into one filter run over whole blocks (flag m, so ^ and $ see
- * line ends). Every line match is also a filter match at the same place, so
- * the filter never skips a matching line; each candidate line is confirmed by
- * the patterns themselves. Patterns whose meaning could change in a block are
- * left out of the filter and tried line by line: lookarounds (they could see
- * the next line), backreferences (the join renumbers groups), named groups.
+ * line ends; one filter per set of flags). Every line match is also a
+ * filter match at the same place, so the filters never skip a matching line;
+ * each candidate line is confirmed by the patterns themselves. Patterns whose
+ * meaning could change in a block are left out and tried line by line:
+ * lookarounds (they could see the next line), backreferences (the join
+ * renumbers groups), named groups (names could clash).
  */
 export class PatternSet {
   readonly patterns: readonly RegExp[];
-  readonly filter: RegExp | null;
+  readonly filters: readonly RegExp[];
   readonly unfiltered: readonly number[];
 
   constructor(patterns: readonly RegExp[]) {
     this.patterns = patterns.map((p) => new RegExp(p.source, p.flags.replace(/[gy]/g, '')));
-    const flagsOf = (p: RegExp) => p.flags.replace(/[dgmy]/g, '');
-    const joinable = this.patterns.filter((p) => !/\(\?<?[=!]|[\\][1-9k]|\(\?</.test(p.source));
-    const flags = joinable[0] ? flagsOf(joinable[0]) : '';
-    const joined = joinable.filter((p) => flagsOf(p) === flags);
-    let filter: RegExp | null = null;
-    try {
-      if (joined.length > 0) filter = new RegExp(joined.map((p) => `(?:${p.source})`).join('|'), `${flags}gm`);
-    } catch {
-      filter = null;
+    const byFlags = new Map<string, number[]>();
+    const unfiltered: number[] = [];
+    this.patterns.forEach((p, i) => {
+      if (/\(\?<?[=!]|[\\][1-9k]|\(\?</.test(p.source)) unfiltered.push(i);
+      else {
+        const flags = p.flags.replace(/[dgmy]/g, '');
+        byFlags.set(flags, [...(byFlags.get(flags) ?? []), i]);
+      }
+    });
+    const filters: RegExp[] = [];
+    for (const [flags, members] of byFlags) {
+      try {
+        filters.push(new RegExp(members.map((i) => `(?:${this.patterns[i]!.source})`).join('|'), `${flags}gm`));
+      } catch {
+        unfiltered.push(...members); // too large to join: line by line
+      }
     }
-    this.filter = filter;
-    this.unfiltered = this.patterns.flatMap((p, i) => (filter && joined.includes(p) ? [] : [i]));
+    this.filters = filters;
+    this.unfiltered = unfiltered.sort((a, b) => a - b);
   }
 }
 
@@ -304,14 +321,21 @@ function scanPieces(set: PatternSet, texts: readonly Piece[], open: boolean, bat
 }
 
 function scanBatch(set: PatternSet, batch: Piece[], open: boolean, batchChars: number): TextMatch | undefined {
-  const input = { patterns: set.patterns, texts: batch.map((p) => p.s), filter: set.filter, unfiltered: set.unfiltered, open, current: 0 };
+  const input = {
+    patterns: set.patterns,
+    texts: batch.map((p) => p.s),
+    filters: set.filters,
+    unfiltered: set.unfiltered,
+    open,
+    current: 0,
+  };
   let hit: TextMatch | null;
   try {
     hit = runBounded(runBlocks, input) as TextMatch | null;
   } catch (error) {
     if (!(error instanceof FilterTimeout)) throw error;
     // Again without the filter, line by line in ordinary batches: a pattern too slow is named, ordinary work just takes longer.
-    const lineByLine: PatternSet = { patterns: set.patterns, filter: null, unfiltered: set.patterns.map((_, i) => i) };
+    const lineByLine: PatternSet = { patterns: set.patterns, filters: [], unfiltered: set.patterns.map((_, i) => i) };
     return scanPieces(lineByLine, batch, open, Math.min(batchChars, BATCH_CHARS));
   }
   if (!hit) return undefined;
