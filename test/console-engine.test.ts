@@ -50,6 +50,9 @@ test('block matching finds exactly what line-by-line matching finds, also for pa
     /nothing/,
   ];
   for (const pattern of cases) t.deepEqual(inBlocks([pattern], text), lineByLine([pattern], text), String(pattern));
+  // A block that starts with an empty line.
+  for (const pattern of [/^$/, /x*/, /^a/m])
+    t.deepEqual(inBlocks([pattern], `\n${text}`), lineByLine([pattern], `\n${text}`), `\\n + ${pattern}`);
   // Several patterns: the first line wins, then the first pattern, mixing filtered and line-by-line ones.
   const sets: RegExp[][] = [
     [/^bar/, /foo|bar/],
@@ -85,6 +88,16 @@ test('the byte check finds every control character the cleaning removes, and non
   long[long.length - 1] = 0x07;
   t.deepEqual(scanBytes(long), { control: true, ascii: true });
   t.deepEqual(scanBytes(long.subarray(0, -1)), { control: false, ascii: true });
+});
+
+test('tail() gives the last lines, empty ones included, however the console was chunked', (t) => {
+  for (const size of [1, 2, 5, 1000]) {
+    const tr = new Transcript();
+    const bytes = Buffer.from('first\n\nthird\nfourth\n\nlast');
+    for (let at = 0; at < bytes.length; at += size) tr.push(bytes.subarray(at, at + size));
+    t.deepEqual(tr.tail(4), ['third', 'fourth', '', 'last'], `chunks of ${size}`);
+    t.deepEqual(tr.tail(10), ['first', '', 'third', 'fourth', '', 'last'], `chunks of ${size}`);
+  }
 });
 
 test('the transcript cleans exactly the chunks that need it, and decodes UTF-8 split anywhere', (t) => {

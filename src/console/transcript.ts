@@ -110,7 +110,8 @@ export class Transcript {
       const block = this.recent[b]!;
       let end = block.length - 1;
       while (end >= 0 && lines.length < count) {
-        const start = block.lastIndexOf('\n', end - 1) + 1;
+        // (lastIndexOf with a negative start still looks at index 0.)
+        const start = end > 0 ? block.lastIndexOf('\n', end - 1) + 1 : 0;
         lines.push(block.slice(start, end));
         end = start - 1;
       }

@@ -133,7 +133,8 @@ new Script(`
             }
             if (next[f] < first) first = next[f];
           }
-          if (first !== Infinity) start = text.lastIndexOf('\\n', first - 1) + 1;
+          // The start of the line 'first' is in (lastIndexOf with a negative start would still look at index 0).
+          if (first !== Infinity) start = first > 0 ? text.lastIndexOf('\\n', first - 1) + 1 : 0;
           if (start < pos) start = pos;
         }
         // Lines before the candidate can only match patterns the filter does not cover.
