@@ -100,6 +100,17 @@ test('tail() gives the last lines, empty ones included, however the console was 
   }
 });
 
+test('a CRLF cut between chunks ends one line, not two; a lone CR still ends a line', (t) => {
+  for (const size of [1, 2, 3, 64]) {
+    const tr = new Transcript();
+    const bytes = Buffer.from('one\r\ntwo\r\n\r\nprogress 10%\rprogress 20%\r\nend\r');
+    const lines: string[] = [];
+    for (let at = 0; at < bytes.length; at += size) lines.push(...tr.push(bytes.subarray(at, at + size)).map((l) => l.text));
+    lines.push(...tr.flush().map((l) => l.text));
+    t.deepEqual(lines, ['one', 'two', '', 'progress 10%', 'progress 20%', 'end'], `chunks of ${size}`);
+  }
+});
+
 test('the transcript cleans exactly the chunks that need it, and decodes UTF-8 split anywhere', (t) => {
   const tr = new Transcript();
   const lines = tr.push(Buffer.from('plain\n\x1b[1mbold\x1b[0m\ttab\r\nback\x08space\n')).map((l) => l.text);

@@ -53,6 +53,8 @@ export class Transcript {
   private carry: Uint8Array = NO_BYTES;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
   private recent: string[] = [];
+  /** A carriage return that ended the last chunk, not read yet. */
+  private heldReturn = false;
   private recentChars = 0;
 
   constructor(private readonly clock: () => number = () => 0) {}
@@ -64,7 +66,20 @@ export class Transcript {
 
   /** Adds raw console bytes; returns the lines completed by them as one block (empty texts when none). */
   pushBlock(chunk: Uint8Array | string): TimedBlock {
-    const text = typeof chunk === 'string' ? (CONTROL.test(chunk) ? cleanConsoleText(chunk) : chunk) : this.decode(chunk);
+    let { text, control } = typeof chunk === 'string' ? { text: chunk, control: CONTROL.test(chunk) } : this.decode(chunk);
+    if (this.heldReturn) {
+      text = `\r${text}`;
+      control = true;
+      this.heldReturn = false;
+    }
+    // A carriage return at the very end may be the first half of a CRLF cut
+    // between chunks (serial consoles deliver a few bytes at a time): what it
+    // means is known with the next byte, so it waits for it.
+    if (text.endsWith('\r')) {
+      text = text.slice(0, -1);
+      this.heldReturn = true;
+    }
+    if (control) text = cleanConsoleText(text);
     const now = this.clock();
     if (this.partial === '') this.partialAt = now;
     const firstAt = this.partialAt;
@@ -125,6 +140,7 @@ export class Transcript {
   }
 
   flushBlock(): TimedBlock {
+    this.heldReturn = false; // it would only have ended the line being closed
     const block = { head: this.partial === '' ? '' : `${this.partial}\n`, body: '', firstAt: this.partialAt, at: this.partialAt };
     this.partial = '';
     if (block.head !== '') this.remember(block.head);
@@ -139,7 +155,8 @@ export class Transcript {
   }
 
   /** UTF-8 to text, a sequence cut between chunks kept for the next one. Plain ASCII (the common case) needs no cleaning. */
-  private decode(chunk: Uint8Array): string {
+  /** The chunk's text, and whether it holds control characters to clean. */
+  private decode(chunk: Uint8Array): { text: string; control: boolean } {
     let bytes = chunk;
     if (this.carry.length > 0) {
       bytes = new Uint8Array(this.carry.length + chunk.length);
@@ -157,7 +174,7 @@ export class Transcript {
       this.carry = keep === 0 ? NO_BYTES : bytes.slice(bytes.length - keep);
       text = this.decoder.decode(bytes.subarray(0, bytes.length - keep));
     }
-    return control ? cleanConsoleText(text) : text;
+    return { text, control };
   }
 }
 
