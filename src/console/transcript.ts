@@ -67,6 +67,7 @@ export class Transcript {
   /** Adds raw console bytes; returns the lines completed by them as one block (empty texts when none). */
   pushBlock(chunk: Uint8Array | string): TimedBlock {
     let { text, control } = typeof chunk === 'string' ? { text: chunk, control: CONTROL.test(chunk) } : this.decode(chunk);
+    // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
     if (this.heldReturn) {
       text = `\r${text}`;
       control = true;
