@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
 import { boundedExec, PatternError } from '../core/patterns.js';
 import type { JobPlan } from './results.js';
+import { defaultLocalPlatform, type LocalPlatform } from '../../platforms/registry.js';
 import { imageFor, SuiteError, type Suite, type Target } from './suite.js';
 
 export interface MatrixJob extends JobPlan {
@@ -44,13 +45,35 @@ export function parseShard(text: string): Shard {
   return { index, total };
 }
 
-export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep?: RegExp; shard?: Shard } = {}): MatrixJob[] {
+/** The target name that means "this host's default platform", as `lkrun run` picks it. */
+export const LOCAL_TARGET = 'local';
+
+export interface MatrixOptions {
+  targets?: Target[];
+  grep?: RegExp;
+  shard?: Shard;
+  /** What `local` resolves to; default: this host's, chosen once per matrix. */
+  local?: () => LocalPlatform;
+}
+
+/**
+ * Jobs are named after the platform they run on, `local` resolved: reports,
+ * --grep and --shard all see `SUITE qemu/x86_64`, and `local` next to the
+ * platform it resolves to is one job, not two.
+ */
+export function buildMatrix(suites: Suite[], options: MatrixOptions = {}): MatrixJob[] {
   const ids = new Map<string, Suite>();
   let jobs: MatrixJob[] = [];
+  let local: LocalPlatform | undefined;
+  const resolveTarget = (target: Target): Target => {
+    if (target.platform !== LOCAL_TARGET) return target;
+    local ??= (options.local ?? defaultLocalPlatform)();
+    return { ...target, platform: local.platform };
+  };
   for (const suite of suites) {
-    for (const given of options.targets?.length ? options.targets : suite.targets) {
+    for (const given of (options.targets?.length ? options.targets : suite.targets).map(resolveTarget)) {
       // A --target the suite also lists keeps that entry's own image.
-      const listed = suite.targets.find((t) => t.platform === given.platform && t.arch === given.arch);
+      const listed = suite.targets.map(resolveTarget).find((t) => t.platform === given.platform && t.arch === given.arch);
       const target =
         given.image === undefined && listed?.image !== undefined ? { ...given, image: listed.image, imageWhere: listed.imageWhere } : given;
       const image = imageFor(suite, target);
