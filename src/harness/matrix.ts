@@ -11,6 +11,8 @@ import { imageFor, SuiteError, type Suite, type Target } from './suite.js';
 export interface MatrixJob extends JobPlan {
   suiteDef: Suite;
   target: Target;
+  /** `file:line:col` of the job's image in its suite, for preflight errors. */
+  imageWhere?: string;
 }
 
 export function parseTarget(text: string): Target {
@@ -69,7 +71,12 @@ export function buildMatrix(suites: Suite[], options: MatrixOptions = {}): Matri
     return { ...target, platform: local.platform };
   };
   for (const suite of suites) {
-    for (const target of (options.targets?.length ? options.targets : suite.targets).map(resolveTarget)) {
+    for (const given of (options.targets?.length ? options.targets : suite.targets).map(resolveTarget)) {
+      // A --target the suite also lists keeps that entry's own image.
+      const listed = suite.targets.map(resolveTarget).find((t) => t.platform === given.platform && t.arch === given.arch);
+      const target =
+        given.image === undefined && listed?.image !== undefined ? { ...given, image: listed.image, imageWhere: listed.imageWhere } : given;
+      const image = imageFor(suite, target);
       const id = `${suite.name} ${target.platform}/${target.arch}`;
       const earlier = ids.get(id);
       // The same file named twice is one suite; two files sharing a name would
@@ -87,7 +94,8 @@ export function buildMatrix(suites: Suite[], options: MatrixOptions = {}): Matri
         suiteFile: suite.file,
         platform: target.platform,
         arch: target.arch,
-        image: imageFor(suite, target.arch),
+        image: image?.path,
+        imageWhere: image?.where,
         suiteDef: suite,
         target,
       });
