@@ -91,8 +91,11 @@ export async function planSnapshot(
 ): Promise<SnapshotPlan> {
   checkSnapshotable(config);
   const store = new SnapshotStore();
-  const memo = new HashMemo(join(store.root, '.content-hashes.json'));
-  const [version, files] = await Promise.all([qemuVersion(binary), fileIdentities(config, setup, memo)]);
+  const memo = new HashMemo(join(store.root, '.file-facts.json'));
+  const [version, files] = await Promise.all([
+    memo.derived(binary, 'version', () => qemuVersion(binary)),
+    fileIdentities(config, setup, memo),
+  ]);
   await memo.save().catch(() => {});
   const key = snapshotKey({ qemuVersion: version, args, stateDir, files, snapshotAt: request.at.source });
   const qmpSocket = join(stateDir, 'qmp.sock').length < 100 ? join(stateDir, 'qmp.sock') : join('/tmp', `lkrun-${key}-${process.pid}.qmp`);
