@@ -4,7 +4,7 @@
 // the run boots cold instead: a snapshot is never trusted over a boot.
 import { pidExists } from '../../src/core/process-identity.js';
 import { createHash } from 'node:crypto';
-import { copyFile, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadInputError } from '../../src/core/errors.js';
@@ -114,7 +114,7 @@ export function qmpArgs(socket: string): string[] {
  */
 export async function lockCreation(plan: SnapshotPlan): Promise<(() => Promise<void>) | undefined> {
   const path = join(plan.store.root, `.creating-${plan.key}`);
-  await plan.store.begin(plan.key).then((tmp) => rm(tmp, { recursive: true, force: true }));
+  await mkdir(plan.store.root, { recursive: true });
   try {
     const handle = await open(path, 'wx');
     await handle.write(String(process.pid));
