@@ -5,6 +5,7 @@
 // down in reverse: last console bytes, power off, destroy, delete the files.
 import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
+import { PolledConsole } from '../../src/console/polled.js';
 import { BadInputError, TimeoutError } from '../../src/core/errors.js';
 import type { RunContext } from '../../src/core/run-context.js';
 import type { Image } from '../../src/image/types.js';
@@ -12,7 +13,6 @@ import type { Endpoint, Machine, MachineExit, Plan, Platform, PortMapping } from
 import { VCENTER_CAPABILITIES } from './capabilities.js';
 import { cachedImage, ensureImage } from './image-cache.js';
 import type { VcenterOptions } from './options.js';
-import { PolledFileConsole } from './serial-console.js';
 import {
   buildVmConfigSpec,
   createVm,
@@ -91,7 +91,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
               `wait up to ${Math.round(o.waitForIpMs / 1000)} s for guest.ipAddress` +
                 (o.publish.length ? `; probes go to it on ${o.publish.map((p) => `${p.guestPort}/${p.protocol}`).join(', ')}` : ''),
             ]),
-        `GET /folder/${folder}/console.log with Range every ${o.pollIntervalMs} ms`,
+        `GET /folder/${folder}/console.log with Range every ${o.pollIntervalMs} ms (less often while it is quiet, up to ${Math.max(5000, o.pollIntervalMs) / 1000} s)`,
         o.skipCleanup
           ? 'leave the VM and its files (--skip-cleanup)'
           : `teardown: PowerOffVM_Task, Destroy_Task ${run.id}, DeleteDatastoreFile_Task [${ds}] ${folder}, logout (the image stays in [${ds}] ${o.imageFolder}/; \`lkrun gc vcenter --images\` removes it)`,
@@ -206,10 +206,21 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     run.ledger.created(vmId);
     const vmRef = vm;
 
-    const serial = new PolledFileConsole(
-      async (offset) => readRange(client, location, serialPath, offset),
-      o.pollIntervalMs,
-      (error) => o.log(`lkrun: reading the serial file keeps failing: ${(error as Error).message}`),
+    // The serial port writes to a datastore file: each poll reads what was appended since the last (an HTTP Range read).
+    const serial = new PolledConsole(
+      async (offset, signal) => {
+        // The file appears only once the guest writes to it.
+        const bytes = (await readRange(client, location, serialPath, offset, undefined, signal)) ?? Buffer.alloc(0);
+        return { bytes, next: offset + bytes.length };
+      },
+      {
+        intervalMs: o.pollIntervalMs,
+        maxIntervalMs: Math.max(5000, o.pollIntervalMs),
+        // One failed read (a network blip) is retried at the next poll; report only repeated failures.
+        onError: (error, consecutive) => {
+          if (consecutive === 3) o.log(`lkrun: reading the serial file keeps failing: ${error.message}`);
+        },
+      },
     );
     await powerOnVm(client, vmRef, wait);
     serial.start();
@@ -227,7 +238,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
         if (stopped || run.signal.aborted) return;
         const state = await propertyOf(client, vmRef, 'runtime.powerState').catch(() => undefined);
         if (state === 'poweredOff') {
-          await serial.stop();
+          await serial.drain();
           resolveExit({ reason: 'poweroff', detail: 'the VM powered off' });
           return;
         }
@@ -235,7 +246,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     })();
     const teardown = () => {
       stopped ??= (async () => {
-        await serial.stop();
+        await serial.drain();
         await watch;
         const state = await propertyOf(client, vmRef, 'runtime.powerState').catch(() => undefined);
         if (state === 'poweredOn' && !o.skipCleanup) await powerOffVm(client, vmRef).catch(() => undefined);

@@ -7,7 +7,7 @@ import { registerSecret } from '../../src/core/redact.js';
 import { parseDuration, parseSize } from '../../src/core/specs.js';
 import type { BootOptions, CommonLaunchOptions } from '../platform.js';
 import { parseImageFolder } from './image-folder.js';
-import { parseEndpointUrl, type VimEndpoint } from './vim25/client.js';
+import { parseEndpointUrl, type VimEndpoint } from './vim25/endpoint.js';
 
 export interface VcenterOptions extends BootOptions {
   endpoint: VimEndpoint;
