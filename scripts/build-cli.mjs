@@ -1,0 +1,144 @@
+// Builds dist/bundle/, the form of the CLI that bin/run.js starts when it is
+// up to date: oclif and our command modules bundled by esbuild (one file to
+// compile instead of a few hundred to resolve), and an oclif manifest so that
+// listing the commands, `--version` and `--help` import no command module.
+//
+// Input is tsc's output (dist/src, dist/platforms), so run this after
+// `tsc -p .` (`npm run build` and ci/setup.sh do both). Every command file
+// oclif would find under package.json's oclif.commands becomes an entry, so a
+// new command needs no edit here. Only @oclif/core and what it requires are
+// bundled: the other packages stay imports of node_modules, and whatever a
+// command imports with import() lands in a chunk of its own, loaded when used.
+//
+// dist/bundle/inputs.json records every file the bundle was made from (size,
+// mtime, SHA-1) and the command files there were: bin/fresh-bundle.js uses it
+// to fall back to the unbundled CLI when anything changed since.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Plugin } from '@oclif/core';
+import { build } from 'esbuild';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const FINAL = join(ROOT, 'dist', 'bundle');
+// Built beside, then swapped in: a CLI started meanwhile never sees half a bundle.
+const OUT = `${FINAL}.new-${process.pid}`;
+const pjson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const MAIN = 'lkrun-bundle-main';
+const NOTHING = 'lkrun-bundle-nothing';
+
+/** The command modules oclif's pattern discovery would find (its default globs, for compiled JavaScript). */
+export function commandFiles(dir) {
+  return readdirSync(dir, { recursive: true })
+    .map((f) => f.split('\\').join('/'))
+    .filter((f) => /\.(js|mjs|cjs)$/.test(f) && !/\.(test|spec)\.js$/.test(f))
+    .sort();
+}
+
+const commandsDir = resolve(ROOT, pjson.oclif.commands);
+const commands = commandFiles(commandsDir);
+
+// Hooks keep their names; package.json may give a path, a list, or { target, identifier }.
+const hookEntries = [];
+const hooks = {};
+for (const [event, given] of Object.entries(pjson.oclif.hooks ?? {})) {
+  hooks[event] = [given].flat().map((h) => {
+    const target = typeof h === 'string' ? h : h.target;
+    const out = `hooks/${event}-${hookEntries.length}`;
+    hookEntries.push({ in: resolve(ROOT, target), out });
+    return typeof h === 'string' ? `./${out}.js` : { ...h, target: `./${out}.js` };
+  });
+}
+
+// @oclif/core and its dependencies are bundled; every other package is left to node_modules.
+const bundleOnlyOclif = {
+  name: 'bundle-only-oclif',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path === MAIN) return { path: MAIN, namespace: MAIN };
+      if (args.path.startsWith('node:')) return { external: true };
+      if (args.path === '@oclif/core' || args.path.startsWith('@oclif/core/')) return undefined;
+      // oclif checks its own Node range with semver against the package.json
+      // beside its __dirname, which a bundle has not: the check fails quietly,
+      // and loading semver for it costs more than oclif's own compilation.
+      if (args.path === 'semver' && args.importer.endsWith('/@oclif/core/lib/index.js')) return { path: 'semver', namespace: NOTHING };
+      if (args.importer.includes('/node_modules/')) return undefined;
+      return { external: true };
+    });
+    b.onLoad({ filter: /.*/, namespace: NOTHING }, () => ({ contents: 'module.exports = {};' }));
+    b.onLoad({ filter: /.*/, namespace: MAIN }, () => ({ contents: "export { execute } from '@oclif/core';", resolveDir: ROOT }));
+  },
+};
+
+rmSync(OUT, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: ROOT,
+  entryPoints: [
+    { in: MAIN, out: 'main' },
+    ...commands.map((f) => ({ in: join(commandsDir, f), out: `commands/${f.replace(/\.[cm]?js$/, '')}` })),
+    ...hookEntries,
+  ],
+  outdir: OUT,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  chunkNames: 'chunks/[name]-[hash]',
+  sourcemap: 'linked',
+  metafile: true,
+  logLevel: 'warning',
+  plugins: [bundleOnlyOclif],
+  // oclif is CommonJS: its require() calls need a require in ESM chunks.
+  banner: {
+    js: "import { createRequire as __lkrunCreateRequire } from 'node:module'; const require = __lkrunCreateRequire(import.meta.url);",
+  },
+});
+
+// oclif's root for the bundle: the same CLI, with commands and hooks pointing at the bundled modules.
+writeFileSync(
+  join(OUT, 'package.json'),
+  JSON.stringify(
+    { name: pjson.name, version: pjson.version, type: 'module', oclif: { ...pjson.oclif, commands: './commands', hooks } },
+    null,
+    2,
+  ) + '\n',
+);
+
+// The manifest oclif reads instead of importing every command: made the way
+// `oclif manifest` makes it, from the bundled command classes themselves.
+const plugin = new Plugin({
+  root: OUT,
+  type: 'core',
+  isRoot: true,
+  ignoreManifest: true,
+  errorOnManifestCreate: true,
+  respectNoCacheDefault: true,
+});
+await plugin.load();
+const found = Object.keys(plugin.manifest.commands).length;
+if (found !== commands.length) throw new Error(`manifest lists ${found} commands, ${commands.length} command files were bundled`);
+writeFileSync(join(OUT, 'oclif.manifest.json'), JSON.stringify(plugin.manifest, null, 2) + '\n');
+
+// What the bundle was made from: our compiled files, package.json, and the installed packages (npm's lock in node_modules).
+const sources = Object.keys(result.metafile.inputs).filter(
+  (p) => !p.startsWith(`${MAIN}:`) && !p.startsWith(`${NOTHING}:`) && !p.includes('node_modules/'),
+);
+sources.push('package.json', 'node_modules/.package-lock.json');
+const files = sources.sort().map((p) => {
+  const abs = join(ROOT, p);
+  const st = statSync(abs);
+  return [relative(ROOT, abs), st.size, st.mtimeMs, createHash('sha1').update(readFileSync(abs)).digest('hex')];
+});
+writeFileSync(join(OUT, 'inputs.json'), JSON.stringify({ commandsDir: relative(ROOT, commandsDir), commands, files }) + '\n');
+const OLD = `${FINAL}.old-${process.pid}`;
+rmSync(OLD, { recursive: true, force: true });
+try {
+  renameSync(FINAL, OLD);
+} catch (error) {
+  if (error.code !== 'ENOENT') throw error;
+}
+renameSync(OUT, FINAL);
+rmSync(OLD, { recursive: true, force: true });
+process.stderr.write(`build-cli: ${relative(ROOT, FINAL)}: ${commands.length} commands, ${files.length} inputs\n`);
