@@ -6,37 +6,59 @@
 // still counts as the same (compared by SHA-1 when its mtime moved).
 // LKRUN_BUNDLE=0 always takes the unbundled CLI.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 
-/** The bundle's entry module URL when it matches the compiled CLI under `root` (a path ending in /), else undefined. */
+/** The command modules oclif's pattern discovery finds in `dir` (its default globs, for compiled JavaScript). */
+export function commandFiles(dir) {
+  return readdirSync(dir, { recursive: true })
+    .map((f) => f.split('\\').join('/'))
+    .filter((f) => /\.(js|mjs|cjs)$/.test(f) && !/\.(test|spec)\.js$/.test(f))
+    .sort();
+}
+
+/** What a bundle was made from, as inputs.json keeps it: paths relative to `root`. */
+export async function inputsRecord(root, commandsDir, paths) {
+  const { createHash } = await import('node:crypto');
+  const files = [...paths].sort().map((p) => {
+    const st = statSync(join(root, p));
+    return [
+      p,
+      st.size,
+      st.mtimeMs,
+      createHash('sha1')
+        .update(readFileSync(join(root, p)))
+        .digest('hex'),
+    ];
+  });
+  return { commandsDir, commands: commandFiles(join(root, commandsDir)), files };
+}
+
+/** The bundle's entry module URL when it matches the compiled CLI under `root`, else undefined. */
 export async function freshBundle(root = HERE, env = process.env) {
   if (env.LKRUN_BUNDLE === '0') return undefined;
-  const ROOT = root;
-  const BUNDLE = pathToFileURL(`${root}dist/bundle/`);
+  const main = pathToFileURL(join(root, 'dist', 'bundle', 'main.js')).href;
   let record;
   try {
-    record = JSON.parse(readFileSync(new URL('inputs.json', BUNDLE), 'utf8'));
+    record = JSON.parse(readFileSync(join(root, 'dist', 'bundle', 'inputs.json'), 'utf8'));
   } catch {
     return undefined;
   }
   // An installed package ships dist without sources: built together, nothing to compare.
-  if (!existsSync(`${ROOT}src`)) return new URL('main.js', BUNDLE).href;
-  const commands = readdirSync(ROOT + record.commandsDir, { recursive: true })
-    .map((f) => f.split('\\').join('/'))
-    .filter((f) => /\.(js|mjs|cjs)$/.test(f) && !/\.(test|spec)\.js$/.test(f))
-    .sort();
+  if (!existsSync(join(root, 'src'))) return main;
+  let commands;
+  try {
+    commands = commandFiles(join(root, record.commandsDir));
+  } catch {
+    return undefined;
+  }
   if (commands.join('\n') !== record.commands.join('\n')) return undefined;
   const moved = [];
   for (const [path, size, mtimeMs, sha1] of record.files) {
-    let st;
-    try {
-      st = statSync(ROOT + path);
-    } catch {
-      return undefined;
-    }
-    if (st.size !== size) return undefined;
+    const st = statSync(join(root, path), { throwIfNoEntry: false });
+    if (st?.size !== size) return undefined;
     if (st.mtimeMs !== mtimeMs) moved.push([path, sha1]);
   }
   if (moved.length > 0) {
@@ -44,11 +66,11 @@ export async function freshBundle(root = HERE, env = process.env) {
     for (const [path, sha1] of moved) {
       if (
         createHash('sha1')
-          .update(readFileSync(ROOT + path))
+          .update(readFileSync(join(root, path)))
           .digest('hex') !== sha1
       )
         return undefined;
     }
   }
-  return new URL('main.js', BUNDLE).href;
+  return main;
 }

@@ -13,11 +13,11 @@
 // dist/bundle/inputs.json records every file the bundle was made from (size,
 // mtime, SHA-1) and the command files there were: bin/fresh-bundle.js uses it
 // to fall back to the unbundled CLI when anything changed since.
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Plugin } from '@oclif/core';
+import { commandFiles, inputsRecord } from '../bin/fresh-bundle.js';
 import { build } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,14 +27,6 @@ const OUT = `${FINAL}.new-${process.pid}`;
 const pjson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const MAIN = 'lkrun-bundle-main';
 const NOTHING = 'lkrun-bundle-nothing';
-
-/** The command modules oclif's pattern discovery would find (its default globs, for compiled JavaScript). */
-export function commandFiles(dir) {
-  return readdirSync(dir, { recursive: true })
-    .map((f) => f.split('\\').join('/'))
-    .filter((f) => /\.(js|mjs|cjs)$/.test(f) && !/\.(test|spec)\.js$/.test(f))
-    .sort();
-}
 
 const commandsDir = resolve(ROOT, pjson.oclif.commands);
 const commands = commandFiles(commandsDir);
@@ -100,7 +92,14 @@ const result = await build({
 writeFileSync(
   join(OUT, 'package.json'),
   JSON.stringify(
-    { name: pjson.name, version: pjson.version, type: 'module', oclif: { ...pjson.oclif, commands: './commands', hooks } },
+    // The fields oclif reads or shows (the description heads the root help).
+    {
+      name: pjson.name,
+      version: pjson.version,
+      description: pjson.description,
+      type: 'module',
+      oclif: { ...pjson.oclif, commands: './commands', hooks },
+    },
     null,
     2,
   ) + '\n',
@@ -125,13 +124,11 @@ writeFileSync(join(OUT, 'oclif.manifest.json'), JSON.stringify(plugin.manifest, 
 const sources = Object.keys(result.metafile.inputs).filter(
   (p) => !p.startsWith(`${MAIN}:`) && !p.startsWith(`${NOTHING}:`) && !p.includes('node_modules/'),
 );
-sources.push('package.json', 'node_modules/.package-lock.json');
-const files = sources.sort().map((p) => {
-  const abs = join(ROOT, p);
-  const st = statSync(abs);
-  return [relative(ROOT, abs), st.size, st.mtimeMs, createHash('sha1').update(readFileSync(abs)).digest('hex')];
-});
-writeFileSync(join(OUT, 'inputs.json'), JSON.stringify({ commandsDir: relative(ROOT, commandsDir), commands, files }) + '\n');
+sources.push('package.json');
+if (existsSync(join(ROOT, 'node_modules', '.package-lock.json'))) sources.push('node_modules/.package-lock.json');
+const record = await inputsRecord(ROOT, relative(ROOT, commandsDir), sources);
+if (record.commands.join('\n') !== commands.join('\n')) throw new Error('command files changed while bundling');
+writeFileSync(join(OUT, 'inputs.json'), JSON.stringify(record) + '\n');
 const OLD = `${FINAL}.old-${process.pid}`;
 rmSync(OLD, { recursive: true, force: true });
 try {
@@ -141,4 +138,4 @@ try {
 }
 renameSync(OUT, FINAL);
 rmSync(OLD, { recursive: true, force: true });
-process.stderr.write(`build-cli: ${relative(ROOT, FINAL)}: ${commands.length} commands, ${files.length} inputs\n`);
+process.stderr.write(`build-cli: ${relative(ROOT, FINAL)}: ${commands.length} commands, ${record.files.length} inputs\n`);
