@@ -81,6 +81,9 @@ const result = await build({
   sourcemap: 'linked',
   metafile: true,
   logLevel: 'warning',
+  // Smaller to compile (about 5 % of `--version`); names are kept for stack traces.
+  minifyWhitespace: true,
+  minifySyntax: true,
   plugins: [bundleOnlyOclif],
   // oclif is CommonJS: its require() calls need a require in ESM chunks.
   banner: {
