@@ -6,9 +6,9 @@
 // Input is tsc's output (dist/src, dist/platforms), so run this after
 // `tsc -p .` (`npm run build` and ci/setup.sh do both). Every command file
 // oclif would find under package.json's oclif.commands becomes an entry, so a
-// new command needs no edit here. Only @oclif/core and what it requires are
-// bundled: the other packages stay imports of node_modules, and whatever a
-// command imports with import() lands in a chunk of its own, loaded when used.
+// new command needs no edit here. Only the packages in BUNDLED and what they
+// require are bundled: the others stay imports of node_modules, and whatever
+// a command imports with import() lands in a chunk of its own, loaded when used.
 //
 // dist/bundle/inputs.json records every file the bundle was made from (size,
 // mtime, SHA-1) and the command files there were: bin/fresh-bundle.js uses it
@@ -43,14 +43,20 @@ for (const [event, given] of Object.entries(pjson.oclif.hooks ?? {})) {
   });
 }
 
-// @oclif/core and its dependencies are bundled; every other package is left to node_modules.
-const bundleOnlyOclif = {
-  name: 'bundle-only-oclif',
+// Packages bundled with what they require: pure JavaScript that reads no
+// file of its own at run time (a bundle moves it away from its files), and
+// costly to resolve file by file (execa alone is some 300 modules). Any
+// other package (cloud SDKs, native addons) stays in node_modules.
+const BUNDLED = ['@oclif/core', 'execa', 'yaml', 'ajv', 'fast-xml-parser', 'undici'];
+const bundledPackage = (path) => BUNDLED.some((p) => path === p || path.startsWith(`${p}/`));
+
+const bundleKnownPackages = {
+  name: 'bundle-known-packages',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.path === MAIN) return { path: MAIN, namespace: MAIN };
       if (args.path.startsWith('node:')) return { external: true };
-      if (args.path === '@oclif/core' || args.path.startsWith('@oclif/core/')) return undefined;
+      if (bundledPackage(args.path)) return undefined;
       // oclif checks its own Node range with semver against the package.json
       // beside its __dirname, which a bundle has not: the check fails quietly,
       // and loading semver for it costs more than oclif's own compilation.
@@ -84,7 +90,7 @@ const result = await build({
   // Smaller to compile (about 5 % of `--version`); names are kept for stack traces.
   minifyWhitespace: true,
   minifySyntax: true,
-  plugins: [bundleOnlyOclif],
+  plugins: [bundleKnownPackages],
   // oclif is CommonJS: its require() calls need a require in ESM chunks.
   banner: {
     js: "import { createRequire as __lkrunCreateRequire } from 'node:module'; const require = __lkrunCreateRequire(import.meta.url);",
