@@ -116,6 +116,25 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
   );
 }
 
+for (const arch of ['x86_64', 'aarch64'] as const) {
+  const image = join(IMAGES, arch, 'ntpd');
+  await bench(
+    { bench: `snapshot ${arch}`, a: 'lkrun qemu --snapshot-at READY, restored', b: 'the cold lkrun boot', target: '≤ 0.10' },
+    async () => {
+      const snap = ['--snapshot-at', READY];
+      const run = (...extra: string[]) =>
+        timeUntilLine(...lkrun('qemu', image, ...extra, '-e', READY, '--until-expect', '-q'), 'passed in', ENV);
+      await run(...snap); // the first run boots cold and saves the snapshot
+      const result = await pairs(
+        N,
+        async () => (await run(...snap)).ms,
+        async () => (await run()).ms,
+      );
+      return { result, notes: { 'restored s': result.a.median / 1000, 'cold s': result.b.median / 1000 } };
+    },
+  );
+}
+
 await bench({ bench: 'console flood', a: 'lkrun qemu FLOOD -e FLOOD-END', b: 'raw QEMU | grep -m1', target: '≤ 1.05' }, async () => {
   // The same image booted with lkrun.mode=flood on its command line prints 2 MiB, then the end marker.
   const dir = mkdtempSync(join(home, 'flood-'));

@@ -121,6 +121,8 @@ export interface SweepOptions {
   /** Runs on this machine that are still going: never touched. */
   liveRuns: ReadonlySet<string>;
   signal: AbortSignal;
+  /** The platform's own gc flags (gcp: project, zone, bucket, keys, endpoint); undefined when not given. */
+  options?: Record<string, string | undefined>;
 }
 
 /** One thing `sweep` found: what it is, the run it came from, and the error when it could not be deleted. */

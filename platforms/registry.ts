@@ -6,6 +6,7 @@ import type { Arch } from '../src/image/types.js';
 import type { BootOptions, PlatformEntry } from './platform.js';
 import { hyperkitEntry } from './hyperkit/entry.js';
 import { qemuEntry } from './qemu/entry.js';
+import { gcpEntry } from './gcp/entry.js';
 import { vcenterEntry } from './vcenter/entry.js';
 import { vfkitEntry } from './vfkit/entry.js';
 
@@ -14,12 +15,11 @@ const ENTRIES: readonly PlatformEntry<BootOptions>[] = [
   hyperkitEntry as unknown as PlatformEntry<BootOptions>,
   vfkitEntry as unknown as PlatformEntry<BootOptions>,
   vcenterEntry as unknown as PlatformEntry<BootOptions>,
+  gcpEntry as unknown as PlatformEntry<BootOptions>,
 ];
 
 /** Targets users may name that this build cannot run yet, with the reason a suite reports. */
-const NOT_IN_THIS_BUILD: Record<string, string> = {
-  gcp: 'the gcp platform is not part of this lkrun build yet',
-};
+const NOT_IN_THIS_BUILD: Record<string, string> = {};
 
 const byName = new Map(ENTRIES.map((e) => [e.name, e]));
 const testEntries: PlatformEntry<BootOptions>[] = [];
@@ -56,10 +56,11 @@ export function platformEntry(name: string): PlatformEntry<BootOptions> {
 }
 
 /** Why a target cannot run here (unknown, not built in, or missing tools), or undefined when it can. */
-export async function targetUnavailable(name: string, arch: Arch): Promise<string | undefined> {
+export async function targetUnavailable(name: string, arch: Arch, options?: Record<string, unknown>): Promise<string | undefined> {
   const entry = byName.get(name);
   if (!entry) return NOT_IN_THIS_BUILD[name] ?? `unknown platform "${name}"`;
-  return entry.unavailable(arch);
+  // A target's own options (a suite's `options:`) may supply what the environment lacks (a cloud project).
+  return entry.unavailable(arch, options ? { extra: options } : undefined);
 }
 
 export function knownPlatforms(): string[] {

@@ -2,7 +2,8 @@
 import './helpers/isolate.js';
 import test from 'ava';
 import { ExecError, GuestPanicError, launch, TimeoutError } from '../src/index.js';
-import { image, ledgerQemuPid, ledgers, pidAlive, withImages } from './helpers/lkrun.js';
+import { image, ledgerQemuPid, ledgers, pidAlive } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 
 const x86 = image('x86_64', 'ntpd');
 const vm = withImages(x86);

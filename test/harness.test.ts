@@ -6,7 +6,8 @@ import { XMLParser } from 'fast-xml-parser';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
-import { image, lkrun, pidAlive, ROOT, TEST_ENV, tempDir, waitFor, withImages } from './helpers/lkrun.js';
+import { image, lkrun, pidAlive, ROOT, TEST_ENV, tempDir, waitFor } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 import { recordStarts } from './helpers/record-starts.js';
 import { CHROMIUM, inspectPage } from './helpers/browser.js';
 
@@ -200,7 +201,7 @@ test('unavailable and unknown targets are skipped with their reason, never dropp
   t.is(r.exitCode, 7, r.all);
   const jobs = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).jobs as JobJson[];
   t.deepEqual(Object.fromEntries(jobs.map((j) => [j.id, [j.status, j.reason]])), {
-    'unavailable gcp/x86_64': ['skipped', 'the gcp platform is not part of this lkrun build yet'],
+    'unavailable gcp/x86_64': ['skipped', 'no GCP project: set CLOUDSDK_CORE_PROJECT or the target’s options.project'],
     'unavailable hyperkit/x86_64': [
       'skipped',
       process.platform === 'darwin' ? 'the hyperkit platform is not part of this lkrun build yet' : 'hyperkit runs only on macOS',

@@ -6,7 +6,8 @@ import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ControlShell } from '../src/exec/control-shell.js';
-import { image, LKRUN, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor, withImages } from './helpers/lkrun.js';
+import { image, LKRUN, pidAlive, readPidfile, tempDir, TEST_ENV, waitFor } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 
 const x86 = image('x86_64', 'ntpd');
 

@@ -19,8 +19,8 @@ import {
   readPidfile,
   tempDir,
   waitFor,
-  withImages,
 } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 
 const x86 = image('x86_64', 'ntpd');
 const poweroff = image('x86_64', 'ntpd-poweroff');

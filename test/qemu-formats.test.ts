@@ -3,7 +3,8 @@
 import './helpers/isolate.js';
 import { queryNtp } from '../src/probes/ntp.js';
 import { freePort } from '../src/launch.js';
-import { image, lkrun, NTPD_UP, withImages } from './helpers/lkrun.js';
+import { image, lkrun, NTPD_UP } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 
 const formats: [arch: 'x86_64' | 'aarch64', file: string, format: string][] = [
   ['x86_64', 'ntpd', 'kernel+initrd'],

@@ -10,7 +10,8 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { image, LKRUN, lkrun, NTPD_UP, pidAlive, tempDir, waitFor, withImages } from './helpers/lkrun.js';
+import { image, LKRUN, lkrun, NTPD_UP, pidAlive, tempDir, waitFor } from './helpers/lkrun.js';
+import { withImages } from './helpers/vm-test.js';
 import { findInPath } from '../src/core/find-in-path.js';
 import { QEMU_TOOLS, type Recorder, recordStarts } from './helpers/record-starts.js';
 

@@ -3,6 +3,7 @@
 // console (stdio on a terminal, else an autopty in the state directory),
 // COM2 the image's control shell. Networking through VPNKit (Docker
 // Desktop's or one started here), vmnet or none.
+import { pidExists } from '../../src/core/process-identity.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -19,7 +20,7 @@ import { describeAction, performAction, type SetupAction } from '../qemu/setup.j
 import { buildHyperkitArgs, buildVpnkitArgs, commaFreePaths, type HyperkitConfig, type HyperkitNetwork } from './argv.js';
 import { macHost, requireMac } from './host.js';
 import { checkUuid, dockerForMacSockets, type HyperkitNetworking, uuidForIp } from './networking.js';
-import { startTool, type ToolProcess } from './process.js';
+import { type LocalProcess, startTool } from '../local-process.js';
 import { shortSocketPath } from './sockets.js';
 import { openTtyWhenReady } from './tty.js';
 import { describeForward, exposePort, forwardFor, unexposePort, type VpnkitForward } from './vpnkit-api.js';
@@ -329,7 +330,7 @@ function clearStale(p: PreparedHyperkit): void {
   const pidfile = p.config.pidfile;
   if (existsSync(pidfile)) {
     const pid = Number(readFileSync(pidfile, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && pidExists(pid)) {
       throw new PlatformError(`hyperkit (pid ${pid}) is already running in this state directory (${pidfile})`, {
         hint: 'stop it, or use another --state',
       });
@@ -342,16 +343,7 @@ function clearStale(p: PreparedHyperkit): void {
   for (const link of links) if (link) rmSync(link, { force: true });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function startVpnkit(v: NonNullable<PreparedHyperkit['vpnkit']>, run: RunContext): Promise<ToolProcess> {
+async function startVpnkit(v: NonNullable<PreparedHyperkit['vpnkit']>, run: RunContext): Promise<LocalProcess> {
   if (!existsSync(v.binary)) {
     throw new PlatformUnavailableError('vpnkit not found in PATH (needed by --networking vpnkit)', {
       hint: 'install vpnkit, or use --networking docker-for-mac with Docker Desktop running, vmnet (root) or none',
@@ -372,7 +364,7 @@ async function startVpnkit(v: NonNullable<PreparedHyperkit['vpnkit']>, run: RunC
   return vpnkit;
 }
 
-async function publish(forwards: NonNullable<PreparedHyperkit['forwards']>, run: RunContext, hyperkit: ToolProcess): Promise<void> {
+async function publish(forwards: NonNullable<PreparedHyperkit['forwards']>, run: RunContext, hyperkit: LocalProcess): Promise<void> {
   for (const f of forwards.list) {
     // The port socket may appear a moment after VPNKit starts.
     const deadline = Date.now() + 10_000;

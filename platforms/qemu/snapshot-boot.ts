@@ -2,6 +2,7 @@
 // whole snapshot for this exact configuration exists, else boot cold and save
 // one at the snapshot point. A snapshot that fails to restore is removed and
 // the run boots cold instead: a snapshot is never trusted over a boot.
+import { pidExists } from '../../src/core/process-identity.js';
 import { createHash } from 'node:crypto';
 import { copyFile, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -118,7 +119,7 @@ export async function lockCreation(plan: SnapshotPlan): Promise<(() => Promise<v
     return () => rm(path, { force: true });
   } catch {
     const owner = Number(await readFile(path, 'utf8').catch(() => ''));
-    if (owner && owner !== process.pid && alive(owner)) return undefined;
+    if (owner && owner !== process.pid && pidExists(owner)) return undefined;
     await rm(path, { force: true });
     return lockCreation(plan);
   }
@@ -132,19 +133,10 @@ export async function waitForSnapshot(plan: SnapshotPlan, signal: AbortSignal, t
     const found = await plan.store.find(plan.key);
     if (found) return found;
     const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
-    if (!owner || !alive(owner)) return undefined;
+    if (!owner || !pidExists(owner)) return undefined;
     await new Promise((r) => setTimeout(r, 200));
   }
   return undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -6,6 +6,7 @@
 // into place, so a reader sees a whole one or none; one whose files do not
 // match meta.json is removed, never trusted. The store is bounded in bytes:
 // the least recently used snapshots go first.
+import { pidExists } from '../../src/core/process-identity.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -160,7 +161,7 @@ export class SnapshotStore {
     for (const name of await readdir(this.root).catch(() => [] as string[])) {
       if (!name.startsWith('.tmp-')) continue;
       const pid = Number(name.split('-').at(-2));
-      if (!isRunning(pid)) await rm(join(this.root, name), { recursive: true, force: true });
+      if (!pidExists(pid)) await rm(join(this.root, name), { recursive: true, force: true });
     }
     const all = await this.list();
     let total = all.reduce((n, s) => n + s.bytes, 0);
@@ -177,14 +178,4 @@ export class SnapshotStore {
 
 async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined)) !== undefined;
-}
-
-function isRunning(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

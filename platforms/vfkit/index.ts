@@ -14,7 +14,7 @@ import type { Image, ImageFormat } from '../../src/image/types.js';
 import type { RunContext } from '../../src/core/run-context.js';
 import { delay } from '../../src/run/boot.js';
 import { macHost, requireMac } from '../hyperkit/host.js';
-import { startTool, type ToolProcess } from '../hyperkit/process.js';
+import { type LocalProcess, startTool } from '../local-process.js';
 import { shortSocketPath } from '../hyperkit/sockets.js';
 import { openTtyWhenReady } from '../hyperkit/tty.js';
 import { unixHttp } from '../hyperkit/vpnkit-api.js';
@@ -307,7 +307,7 @@ function findPty(value: unknown): string | undefined {
 }
 
 /** REST Stop (the guest is asked to power off), then HardStop, then SIGTERM and SIGKILL. */
-async function stopVfkit(vfkit: ToolProcess, rest: string, graceMs: number): Promise<void> {
+async function stopVfkit(vfkit: LocalProcess, rest: string, graceMs: number): Promise<void> {
   if (vfkit.done) return;
   for (const [state, wait] of [
     ['Stop', graceMs],
@@ -323,7 +323,7 @@ async function stopVfkit(vfkit: ToolProcess, rest: string, graceMs: number): Pro
   await vfkit.stop(2000);
 }
 
-async function startGvproxy(g: GvproxyPlan, run: RunContext): Promise<ToolProcess> {
+async function startGvproxy(g: GvproxyPlan, run: RunContext): Promise<LocalProcess> {
   const gv = startTool(g.binary, g.args, { classify: () => 'crashed', run, what: g.binary });
   run.defer('stop gvproxy', () => gv.stop(2000));
   const deadline = Date.now() + 10_000;

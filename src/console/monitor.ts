@@ -72,10 +72,11 @@ export class ConsoleMonitor {
     this.failure = new Promise<never>((_, reject) => (this.rejectFailure = reject));
     this.failure.catch(() => {}); // observed through `failed` and by racers
     this.ended = new Promise((resolve) => (this.endedResolve = resolve));
-    this.armStallTimer();
   }
 
+  /** Starts watching `stream`; the stall clock starts here, when the console opens, not while a platform uploads or boots. */
   attach(stream: Readable): void {
+    this.armStallTimer();
     stream.on('data', (chunk: Buffer) => this.feed(chunk));
     stream.once('close', () => this.end());
     stream.once('end', () => this.end());

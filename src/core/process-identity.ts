@@ -34,3 +34,14 @@ export function identify(pid: number): ProcessIdentity | undefined {
 export function isAlive(identity: ProcessIdentity): boolean {
   return processStartStamp(identity.pid) === identity.started;
 }
+
+/** Some process has this pid (ours or not): a weaker question than isAlive, for lock files that hold a bare pid. */
+export function pidExists(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

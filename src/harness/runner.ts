@@ -64,7 +64,7 @@ type Emit = <K extends keyof Reporter>(event: K, ...args: Parameters<NonNullable
 async function runJob(job: MatrixJob, options: RunnerOptions, outDir: string, emit: Emit): Promise<JobResult> {
   const base = { ...plan(job), attempts: [] as Attempt[], info: {} as Record<string, unknown> };
   const started = Date.now();
-  const skip = !job.image ? `suite has no image for ${job.arch}` : await targetUnavailable(job.platform, job.arch);
+  const skip = !job.image ? `suite has no image for ${job.arch}` : await targetUnavailable(job.platform, job.arch, job.target.options);
   if (skip) return { ...base, status: 'skipped', reason: skip, durationMs: 0 };
 
   for (let number = 1; number <= options.retries + 1; number++) {

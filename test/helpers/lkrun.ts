@@ -1,7 +1,6 @@
 // Running the real CLI from tests, and the facts tests check afterwards
 // (is that very QEMU process gone?).
 import { ISOLATED_ENV } from './isolate.js';
-import test, { type Implementation } from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,17 +106,4 @@ export function ledgerQemuPid(owner: number): number | undefined {
     if (entry) return entry.process.pid;
   }
   return undefined;
-}
-
-type SerialTest = typeof test.serial;
-
-/**
- * A VM test that needs these images: run serially when they are built,
- * otherwise skipped with the reason in its title.
- */
-export function withImages(...paths: string[]): SerialTest {
-  const missing = paths.filter((p) => !built(p));
-  if (missing.length === 0) return test.serial;
-  const reason = `${NOT_BUILT} (missing ${missing.map((p) => p.slice(IMAGES.length + 1)).join(', ')})`;
-  return ((title: string, implementation: Implementation<[]>) => test.skip(`${title} — skipped: ${reason}`, implementation)) as SerialTest;
 }

@@ -8,7 +8,7 @@ import { exit } from '../exit.js';
 export default class Gc extends LkrunCommand {
   static override summary = 'Reap what killed lkrun runs left behind (QEMU processes, state directories, cloud resources)';
   static override description =
-    'Every run records what it creates in a ledger before creating it. A run that ends normally removes its ledger; one killed with SIGKILL cannot, and the next run or this command finishes its cleanup. Only runs whose lkrun process is gone are touched.\n\nWith PLATFORM (vcenter), the platform is also searched for what runs left without a ledger here (vCenter VMs by their `lkrun run <id>` annotation), except runs still going on this machine and anything younger than --older-than.';
+    'Every run records what it creates in a ledger before creating it. A run that ends normally removes its ledger; one killed with SIGKILL cannot, and the next run or this command finishes its cleanup. Only runs whose lkrun process is gone are touched.\n\nWith PLATFORM (vcenter, gcp), the platform is also searched for what runs left without a ledger here (vCenter VMs by their `lkrun run <id>` annotation; GCE instances, images, firewall rules and bucket objects by their lkrun-run label), except runs still going on this machine and anything younger than --older-than.';
   static override args = {
     platform: Args.string({ description: 'also sweep this platform for leftovers that have no ledger here', required: false }),
   };
@@ -18,6 +18,11 @@ export default class Gc extends LkrunCommand {
       description: 'with PLATFORM: leave what is younger than this (it may be a run elsewhere)',
       default: '1h',
     }),
+    project: Flags.string({ description: 'gcp: project to sweep (env CLOUDSDK_CORE_PROJECT)', helpGroup: 'GCP' }),
+    zone: Flags.string({ description: 'gcp: zone to sweep (env CLOUDSDK_COMPUTE_ZONE; default us-central1-a)', helpGroup: 'GCP' }),
+    bucket: Flags.string({ description: 'gcp: bucket whose lkrun/ objects to sweep (env CLOUDSDK_IMAGE_BUCKET)', helpGroup: 'GCP' }),
+    keys: Flags.string({ description: 'gcp: service-account JSON key (env GOOGLE_APPLICATION_CREDENTIALS)', helpGroup: 'GCP' }),
+    endpoint: Flags.string({ description: 'gcp: local endpoint (env LKRUN_GCE_ENDPOINT)', helpGroup: 'GCP' }),
   };
 
   async run(): Promise<void> {
@@ -48,6 +53,7 @@ export default class Gc extends LkrunCommand {
             olderThanMs,
             liveRuns: liveRunIds(),
             signal: AbortSignal.timeout(600_000),
+            options: { project: flags.project, zone: flags.zone, bucket: flags.bucket, keys: flags.keys, endpoint: flags.endpoint },
           });
           for (const s of swept) {
             this.log(

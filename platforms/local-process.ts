@@ -1,15 +1,23 @@
-// Starting a macOS hypervisor process (hyperkit, vfkit) or its network helper
+// Starting a local hypervisor (QEMU, hyperkit, vfkit) or its network helper
 // (vpnkit, gvproxy): in its own process group so a ^C at the terminal reaches
-// lkrun first, never outliving lkrun (the parent-death wrapper where the OS
-// has one, a synchronous kill on exit otherwise), recorded in the run's
-// ledger so `lkrun gc` reaps it if lkrun itself is killed.
+// lkrun first, never outliving lkrun (on Linux `setpriv --pdeathsig KILL`:
+// the kernel kills it if lkrun dies, even by SIGKILL; a synchronous kill on
+// exit everywhere), and, when given the run, recorded in its ledger so
+// `lkrun gc` reaps it if lkrun itself is killed.
 import { execa, type ResultPromise } from 'execa';
 import type { Readable, Writable } from 'node:stream';
-import type { RunContext } from '../../src/core/run-context.js';
-import type { MachineExit } from '../platform.js';
-import { launchCommand } from '../qemu/process.js';
+import { existsSync } from 'node:fs';
+import type { RunContext } from '../src/core/run-context.js';
+import type { MachineExit } from './platform.js';
 
-export interface ToolProcess {
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => process.platform === 'linux' && existsSync(p));
+
+/** The argv actually executed, wrapper included, for --dry-run and logs. */
+export function launchCommand(binary: string, args: string[]): string[] {
+  return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', binary, ...args] : [binary, ...args];
+}
+
+export interface LocalProcess {
   pid: number;
   stdin: Writable;
   stdout: Readable;
@@ -17,19 +25,20 @@ export interface ToolProcess {
   /** True once the process has exited. */
   readonly done: boolean;
   signal(signal: NodeJS.Signals): void;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it is gone. */
-  stop(graceMs: number): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (1.5 s by default); resolves once it is gone. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface StartOptions {
   cwd?: string;
   /** Turns an exit status into how the machine ended (hyperkit's codes differ from vfkit's). */
   classify: (code: number | undefined, stderr: string) => MachineExit['reason'];
-  run: RunContext;
-  what: string;
+  /** Recorded in this run's ledger while it lives. */
+  run?: RunContext;
+  what?: string;
 }
 
-export function startTool(binary: string, args: string[], o: StartOptions): ToolProcess {
+export function startTool(binary: string, args: string[], o: StartOptions): LocalProcess {
   const [file, ...rest] = launchCommand(binary, args);
   const child: ResultPromise = execa(file!, rest, {
     cwd: o.cwd,
@@ -43,7 +52,7 @@ export function startTool(binary: string, args: string[], o: StartOptions): Tool
     encoding: 'buffer',
   });
   const pid = child.pid ?? -1;
-  if (pid > 0) o.run.ledger.addProcess(pid, `${o.what} (${o.run.id})`);
+  if (pid > 0) o.run?.ledger.addProcess(pid, `${o.what ?? binary} (${o.run.id})`);
   let stopping = false;
   let done = false;
   let stderrTail = '';
@@ -52,7 +61,7 @@ export function startTool(binary: string, args: string[], o: StartOptions): Tool
   });
   const exited: Promise<MachineExit> = child.then((result) => {
     done = true;
-    if (pid > 0) o.run.ledger.drop(`pid:${pid}`);
+    if (pid > 0) o.run?.ledger.drop(`pid:${pid}`);
     const detail = stderrTail.trim() || (result.failed && result.exitCode === undefined ? result.shortMessage : undefined);
     const code = result.exitCode ?? null;
     if (stopping) return { reason: 'killed', code, signal: result.signal ?? null, detail };
@@ -61,7 +70,7 @@ export function startTool(binary: string, args: string[], o: StartOptions): Tool
   const killOnExit = () => signalGroup(pid, 'SIGKILL');
   process.once('exit', killOnExit);
   void exited.finally(() => process.off('exit', killOnExit));
-  const proc: ToolProcess = {
+  const proc: LocalProcess = {
     pid,
     stdin: child.stdin!,
     stdout: child.stdout!,
@@ -70,7 +79,7 @@ export function startTool(binary: string, args: string[], o: StartOptions): Tool
       return done;
     },
     signal: (signal) => signalGroup(pid, signal),
-    async stop(graceMs) {
+    async stop(graceMs = 1500) {
       stopping = true;
       if (done) return;
       signalGroup(pid, 'SIGTERM');
