@@ -6,16 +6,11 @@
 import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { IMAGES, LKRUN, ROOT } from '../test/helpers/lkrun.js';
 import { benchMatcher } from './matcher.js';
 import { pairs, type PairResult, type Stats, timeCommand, timeUntilLine } from './measure.js';
-
-// Not from test/helpers: those import ava, which refuses to load outside its CLI.
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const LKRUN = join(ROOT, 'bin', 'run.js');
-const IMAGES = join(ROOT, 'images', 'out');
 
 const { values } = parseArgs({
   options: {
