@@ -12,9 +12,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 
 /** The command modules oclif's pattern discovery finds in `dir` (its default globs, for compiled JavaScript). */
-export function commandFiles(dir) {
-  return readdirSync(dir, { recursive: true })
-    .map((f) => f.split('\\').join('/'))
+export function commandFiles(dir, prefix = '') {
+  // Walked by hand: Node 20's readdirSync({ recursive }) costs some 10 ms on first use.
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? commandFiles(join(dir, e.name), `${prefix}${e.name}/`) : [prefix + e.name]))
     .filter((f) => /\.(js|mjs|cjs)$/.test(f) && !/\.(test|spec)\.js$/.test(f))
     .sort();
 }
