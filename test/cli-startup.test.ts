@@ -9,7 +9,7 @@
 // that `--version` and `--help` import no command module at all.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -66,6 +66,7 @@ test('control: running a command does load what it needs', async (t) => {
 
 // bin/ is plain JavaScript outside tsc's tree: loaded by its path at run time.
 interface FreshBundle {
+  commandFiles(dir: string): string[];
   freshBundle(root?: string, env?: Record<string, string | undefined>): Promise<string | undefined>;
   inputsRecord(root: string, commandsDir: string, paths: string[]): Promise<unknown>;
 }
@@ -122,7 +123,7 @@ for (const args of [['--version'], ['qemu', '--help'], ['--help']]) {
 }
 
 test('bundled: help from the manifest is the help the command modules give', async (t) => {
-  for (const args of [['qemu', '--help'], ['--help'], ['snapshot', '--help'], ['test', '--help']]) {
+  for (const args of [['qemu', '--help'], ['--help'], ['snapshot', '--help'], ['test', '--help'], ['gcp', '--help']]) {
     const bundled = await cli(args);
     const unbundled = await cli(args, { LKRUN_BUNDLE: '0' });
     t.false(unbundled.loaded.some((u) => u.includes('/dist/bundle/')));
@@ -137,6 +138,14 @@ test('bundled: a command loads its own module and what it needs when it runs', a
   t.true(r.loaded.some((u) => u.endsWith('/dist/bundle/commands/test.js')));
   t.true(r.loaded.some((u) => /\/dist\/bundle\/chunks\/matrix-[A-Z0-9]+\.js$/.test(u)));
   t.false(r.loaded.some((u) => /\/dist\/(src|platforms)\//.test(u)));
+});
+
+test('bundled: the manifest lists every command file tsc built, and nothing else', async (t) => {
+  const fresh = await freshBundleModule();
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'dist', 'bundle', 'oclif.manifest.json'), 'utf8')) as { commands: object };
+  const ids = fresh.commandFiles(join(ROOT, 'dist', 'src', 'cli', 'commands')).map((f) => f.replace(/\.js$/, '').replaceAll('/', ':'));
+  t.true(ids.includes('qemu') && ids.includes('snapshot:ls'));
+  t.deepEqual(Object.keys(manifest.commands).sort(), ids.sort());
 });
 
 test('bundled: an unknown command goes to the bundled hook: one line, exit 2', async (t) => {
