@@ -1,6 +1,8 @@
 // Where platforms are registered: one line per adapter. The CLI, the API,
 // doctor, gc and the suite runner find platforms only through here.
+import { release } from 'node:os';
 import { BadInputError } from '../src/core/errors.js';
+import { findInPath } from '../src/core/find-in-path.js';
 import type { Reaper } from '../src/core/ledger.js';
 import type { Arch } from '../src/image/types.js';
 import type { BootOptions, PlatformEntry } from './platform.js';
@@ -9,6 +11,8 @@ import { qemuEntry } from './qemu/entry.js';
 import { gcpEntry } from './gcp/entry.js';
 import { vcenterEntry } from './vcenter/entry.js';
 import { vfkitEntry } from './vfkit/entry.js';
+import { macHost } from './hyperkit/host.js';
+import { defaultMacPlatform, macosMajorFromDarwin } from './vfkit/default-platform.js';
 
 const ENTRIES: readonly PlatformEntry<BootOptions>[] = [
   qemuEntry as unknown as PlatformEntry<BootOptions>,
@@ -71,3 +75,30 @@ export function knownPlatforms(): string[] {
 export function reaperFor(platform: string): Reaper | undefined {
   return byName.get(platform)?.reap;
 }
+
+/** The platform `lkrun run` and a suite target `local` mean on this host, and why. */
+export interface LocalPlatform {
+  platform: 'qemu' | 'vfkit' | 'hyperkit';
+  why: string;
+}
+
+/**
+ * QEMU on every host but macOS; on macOS, defaultMacPlatform()'s choice from
+ * the tools in PATH. Synchronous, because the suite matrix is built
+ * synchronously. A host only pretending to be macOS (tests, through
+ * macHost()) has no Darwin release to read and counts as a current macOS.
+ * QEMU is left on its automatic accelerator, which is HVF on macOS when HVF
+ * works (and TCG when it does not), so the choice never fails where QEMU would run.
+ */
+export function defaultLocalPlatform(host = macHost()): LocalPlatform {
+  if (!host.darwin) return { platform: 'qemu', why: `the local platform on ${host.platform}` };
+  const choice = defaultMacPlatform({
+    arch: host.arch ?? 'aarch64',
+    macosMajor: host.platform === 'darwin' ? macosMajorFromDarwin(release()) : CURRENT_MACOS,
+    vfkit: findInPath('vfkit') !== undefined,
+    hyperkit: findInPath('hyperkit') !== undefined,
+  });
+  return { platform: choice.platform, why: choice.why };
+}
+
+const CURRENT_MACOS = 15;

@@ -90,6 +90,67 @@ test('failed reads are reported and retried, not fatal', async (t) => {
   t.is(out.text(), 'after errors\n');
 });
 
+test('onError is told how many reads in a row failed; a good read resets the count', async (t) => {
+  const { state, read } = fakeSource();
+  const counts: number[] = [];
+  state.failNext = 3;
+  state.text = 'one\n';
+  const pc = new PolledConsole(read, { intervalMs: 5, maxIntervalMs: 10, onError: (_e, n) => counts.push(n) }).start();
+  const out = collect(pc);
+  await pc.opened;
+  state.failNext = 1;
+  state.text += 'two\n';
+  while (counts.length < 4) await sleep(5);
+  await pc.drain();
+  await out.ended;
+  t.deepEqual(counts, [1, 2, 3, 1]);
+  t.is(out.text(), 'one\ntwo\n');
+});
+
+/** `read` answering only after `ms`, as a remote file does; `most` is the most reads ever in flight together. */
+function slow(read: (offset: number) => Promise<PollResult>, ms: number) {
+  const reads = { now: 0, most: 0 };
+  const wrapped = async (offset: number): Promise<PollResult> => {
+    reads.most = Math.max(reads.most, ++reads.now);
+    try {
+      await sleep(ms);
+      return await read(offset);
+    } finally {
+      reads.now--;
+    }
+  };
+  return { reads, read: wrapped };
+}
+
+test('no poll runs beside the final drain, so no byte is delivered twice', async (t) => {
+  const { state, read } = fakeSource();
+  // Reads slower than the interval: a poll scheduled during the drain would ask for the drain's offset again.
+  const source = slow(read, 40);
+  const pc = new PolledConsole(source.read, { intervalMs: 5 }).start();
+  const out = collect(pc);
+  state.text = 'boot\n';
+  await pc.opened;
+  state.text += 'late\n';
+  await sleep(10); // a poll is in flight when the drain starts
+  await pc.drain();
+  await out.ended;
+  t.is(out.text(), 'boot\nlate\n');
+  t.is(source.reads.most, 1, 'reads overlapped');
+});
+
+test('two drains at once share one final read sequence', async (t) => {
+  const { state, read } = fakeSource();
+  const source = slow(read, 20);
+  const pc = new PolledConsole(source.read, { intervalMs: 10_000 }).start();
+  const out = collect(pc);
+  await pc.opened;
+  state.text = 'Power down\n';
+  await Promise.all([pc.drain(), pc.drain()]);
+  await out.ended;
+  t.is(out.text(), 'Power down\n');
+  t.is(source.reads.most, 1, 'reads overlapped');
+});
+
 test('the final drain reads what arrived after the last poll, then ends the stream', async (t) => {
   const { state, read } = fakeSource();
   const pc = new PolledConsole(read, { intervalMs: 10_000 }).start();

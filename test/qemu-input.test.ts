@@ -155,3 +155,13 @@ maybe('--disk in a directory that does not exist', async (t) => {
     t.deepEqual(box.leftovers(), []);
   },
 );
+
+maybe('a refused run does not create the --state directory it was given', async (t) => {
+  const box = sandbox(t);
+  const state = join(box.dir, 'kept-state');
+  t.regex(
+    await refused(t, ['--state', state, '--fw', join(box.dir, 'no-such-firmware.fd')], box),
+    /--fw .*no-such-firmware\.fd: no such file/,
+  );
+  t.false(existsSync(state));
+});

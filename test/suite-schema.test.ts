@@ -31,6 +31,7 @@ const broken: [name: string, yaml: string, message: string][] = [
   ['ntp port as text', 'image: x\nsteps:\n  - ntp: "123"\n', 'bad.yml:3:10: steps[0].ntp: must be integer'],
   ['bad duration', 'image: x\ntimeout: 5 minutes\nsteps:\n  - expect: x\n', 'bad.yml:2:10: timeout: must match pattern'],
   ['bad target', 'image: x\ntargets: [qemu/riscv]\nsteps:\n  - expect: x\n', 'bad.yml:2:11: targets[0]:'],
+  ['empty target image', 'image: x\ntargets:\n  - {platform: gcp, image: ""}\nsteps:\n  - expect: x\n', 'bad.yml:3:28: targets[0].image:'],
   ['bad publish', 'image: x\npublish: ["udp:123"]\nsteps:\n  - expect: x\n', 'bad.yml:2:11: publish[0]: must match pattern'],
   ['image for an unknown arch', 'image:\n  riscv64: x\nsteps:\n  - expect: x\n', 'bad.yml:2:3: image.riscv64: unknown key "riscv64"'],
   ['empty steps', 'image: x\nsteps: []\n', 'bad.yml:2:8: steps: must NOT have fewer than 1 items'],
@@ -88,6 +89,47 @@ test('shards 1/2 and 2/2 together run every job exactly once, whatever the suite
     const parts = Array.from({ length: n }, (_, i) => buildMatrix(suites, { shard: { index: i + 1, total: n } }).map((j) => j.id));
     t.deepEqual(parts.flat().sort(), [...all].sort());
   }
+});
+
+test('a target naming its own image boots that image; the others boot the top-level one', (t) => {
+  const suite = parseSuite(
+    'image: ../out/ntpd-kernel\ntargets:\n  - qemu/x86_64\n  - {platform: gcp, arch: x86_64, image: ../out/ntpd.img.tar.gz, options: {machine: e2-small}}\nsteps:\n  - expect: x\n',
+    '/srv/suites/s.yml',
+  );
+  t.deepEqual(suite.targets[1], {
+    platform: 'gcp',
+    arch: 'x86_64',
+    options: { machine: 'e2-small' },
+    image: '/srv/out/ntpd.img.tar.gz',
+    imageWhere: '/srv/suites/s.yml:4:42',
+  });
+  const images = (jobs: ReturnType<typeof buildMatrix>) => jobs.map((j) => [j.id, j.image, j.imageWhere]);
+  t.deepEqual(images(buildMatrix([suite])), [
+    ['s qemu/x86_64', '/srv/out/ntpd-kernel', '/srv/suites/s.yml:1:8'],
+    ['s gcp/x86_64', '/srv/out/ntpd.img.tar.gz', '/srv/suites/s.yml:4:42'],
+  ]);
+  // --target gcp is the suite's gcp entry, image and all; a target the suite does not list gets the top-level image.
+  t.deepEqual(images(buildMatrix([suite], { targets: [parseTarget('gcp'), parseTarget('vcenter')] })), [
+    ['s gcp/x86_64', '/srv/out/ntpd.img.tar.gz', '/srv/suites/s.yml:4:42'],
+    ['s vcenter/x86_64', '/srv/out/ntpd-kernel', '/srv/suites/s.yml:1:8'],
+  ]);
+  // The per-arch form of the top-level image still applies to targets without their own.
+  const perArch = parseSuite(
+    'image: {aarch64: arm/ntpd}\ntargets: [qemu/aarch64, {platform: qemu, arch: x86_64, image: x86/ntpd}]\nsteps:\n  - expect: x\n',
+    '/srv/p.yml',
+  );
+  t.deepEqual(images(buildMatrix([perArch])), [
+    ['p qemu/aarch64', '/srv/arm/ntpd', '/srv/p.yml:1:18'],
+    ['p qemu/x86_64', '/srv/x86/ntpd', '/srv/p.yml:2:63'],
+  ]);
+});
+
+test('a target object without arch is x86_64', (t) => {
+  const suite = parseSuite('image: x\ntargets: [{platform: gcp}]\nsteps:\n  - expect: x\n', 's.yml');
+  t.deepEqual(
+    buildMatrix([suite]).map((j) => j.id),
+    ['s gcp/x86_64'],
+  );
 });
 
 test("--target replaces the suites' targets; --grep filters job names", (t) => {

@@ -138,6 +138,18 @@ test('a missing image is a validation error at the suite line, not a boot failur
   t.is(error!.exitCode, 2);
 });
 
+test('a missing per-target image is an error at its own line; the top-level image is not what is checked', async (t) => {
+  const files = suites(t, {
+    't.yml':
+      'image: nowhere/top\ntargets:\n  - platform: gcp\n    arch: x86_64\n    image: nowhere/disk.img.tar.gz\nsteps:\n  - expect: x\n',
+  });
+  const error = await t.throwsAsync(checkImages(buildMatrix([loadSuite(files['t.yml']!)])), { instanceOf: SuiteError });
+  t.regex(error!.message, new RegExp(`^${files['t.yml']}:5:12: image \\S+nowhere/disk\\.img\\.tar\\.gz: .* \\(target gcp/x86_64\\)$`));
+  // Before anything starts: lkrun test exits 2 with that one line.
+  const r = await lkrun(['test', files['t.yml']!, '--list']);
+  expectOneLine(t, r, /^lkrun: \S+t\.yml:5:12: image \S+nowhere\/disk\.img\.tar\.gz: /);
+});
+
 (haveImages ? test : test.skip)('an image of the wrong arch for the target is a validation error (exit 2, one line)', async (t) => {
   if (!haveImages) return t.log(NOT_BUILT);
   const files = suites(t, {
@@ -146,6 +158,12 @@ test('a missing image is a validation error at the suite line, not a boot failur
   });
   const error = await t.throwsAsync(checkImages(buildMatrix([loadSuite(files['arch.yml']!)])), { instanceOf: SuiteError });
   t.regex(error!.message, /:2:11: image \S+: kernel is aarch64 .* but --arch is x86_64 \(target qemu\/x86_64\)$/);
+  // A target's own image is checked against that target's arch, even when the top-level one is right.
+  const own = suites(t, {
+    'own.yml': `image: ${X86_IMAGE}\ntargets:\n  - {platform: qemu, arch: x86_64, image: ${ARM_IMAGE}}\nsteps:\n  - expect: x\n`,
+  });
+  const ownError = await t.throwsAsync(checkImages(buildMatrix([loadSuite(own['own.yml']!)])), { instanceOf: SuiteError });
+  t.regex(ownError!.message, /own\.yml:3:43: image \S+: kernel is aarch64 .* but --arch is x86_64 \(target qemu\/x86_64\)$/);
   // One image for every target: the aarch64 job is the wrong one.
   const r = await lkrun(['test', files['any.yml']!, '--list']);
   expectOneLine(t, r, /^lkrun: \S+any\.yml:1:8: image \S+: kernel is x86_64 .* but --arch is aarch64 \(target qemu\/aarch64\)$/);

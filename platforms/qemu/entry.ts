@@ -13,12 +13,18 @@ export const qemuEntry: PlatformEntry<QemuOptions> = {
   async unavailable(arch: Arch) {
     return findInPath(`qemu-system-${arch}`) ? undefined : `qemu-system-${arch} not found in PATH`;
   },
-  options: (c: CommonLaunchOptions): QemuOptions => ({
-    ...c,
-    accel: requestedAccel(c.accel),
-    networking: c.networking ?? { mode: 'user' },
-    ...(c.extra as Partial<QemuOptions> | undefined),
-  }),
+  async options(c: CommonLaunchOptions): Promise<QemuOptions> {
+    const options: QemuOptions = {
+      ...c,
+      accel: requestedAccel(c.accel),
+      networking: c.networking ?? { mode: 'user' },
+      ...(c.extra as Partial<QemuOptions> | undefined),
+    };
+    // Checked here, before a run creates anything, as well as when the platform prepares a boot.
+    const { checkQemuOptions } = await import('./inputs.js');
+    await checkQemuOptions(options);
+    return options;
+  },
   async create() {
     const { QemuPlatform } = await import('./index.js');
     return new QemuPlatform();

@@ -19,7 +19,7 @@ import { findFirmware, firmwareFromFlag } from './firmware.js';
 import { launchCommand, type QemuProcess, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
 import { superviseQemu, type BootKind } from './supervisor.js';
-import { checkDisks, checkFirmwareFile, checkHostPorts, checkQemuBinary } from './inputs.js';
+import { checkQemuOptions } from './inputs.js';
 import {
   checkSnapshotable,
   clockSyncCommand,
@@ -83,13 +83,10 @@ export class QemuPlatform implements Platform<QemuOptions> {
   }
 
   async prepare(image: Image, options: QemuOptions, run: RunContext): Promise<PreparedQemu> {
-    validateOptions(options);
-    const arch = options.arch;
     // Every check of the user's input comes before anything starts (the KVM probe included).
-    if (options.qemu) await checkQemuBinary(options.qemu, arch);
-    if (options.fw) checkFirmwareFile(options.fw);
-    checkDisks(options.disks);
-    if (options.networking.mode === 'user') await checkHostPorts(options.publish);
+    // The registry entry runs them too, before a run creates its state directory.
+    await checkQemuOptions(options);
+    const arch = options.arch;
     const binary = findQemu(arch, options.qemu);
     const qemuImg = findInPath('qemu-img') ?? 'qemu-img';
     const accel = await chooseAccel(options.accel, {
@@ -318,17 +315,6 @@ function machineFrom(
 function bootKind(config: QemuConfig): BootKind {
   if (config.boot.kind === 'kernel') return 'kernel';
   return config.uefi ? 'uefi' : 'bios';
-}
-
-function validateOptions(o: QemuOptions): void {
-  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 512)
-    throw new BadInputError(`--cpus ${o.cpus}: expected a whole number from 1 to 512`);
-  if (!Number.isInteger(o.memMiB) || o.memMiB < 64) throw new BadInputError(`--mem ${o.memMiB}: expected at least 64 (MiB)`);
-  if (o.publish.length > 0 && o.networking.mode !== 'user') {
-    throw new BadInputError(
-      `--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`,
-    );
-  }
 }
 
 function bootFor(image: Image, options: QemuOptions, state: string, setup: SetupAction[]): { boot: QemuBoot; uefiWanted: boolean } {

@@ -9,6 +9,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { BadInputError } from '../../src/core/errors.js';
 import type { Arch } from '../../src/image/types.js';
 import type { DiskSpec, PortMapping } from '../platform.js';
+import type { QemuOptions } from './index.js';
 
 function statOf(path: string): Stats | undefined {
   try {
@@ -110,4 +111,20 @@ function tryBind(address: string, port: number, protocol: 'tcp' | 'udp'): Promis
     server.once('error', (error) => done(error));
     server.listen({ port, host: address, exclusive: true }, () => server.close(() => done(undefined)));
   });
+}
+
+/** Every check of a QEMU run's options, in the order a user would want to hear of them. */
+export async function checkQemuOptions(o: QemuOptions): Promise<void> {
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 512)
+    throw new BadInputError(`--cpus ${o.cpus}: expected a whole number from 1 to 512`);
+  if (!Number.isInteger(o.memMiB) || o.memMiB < 64) throw new BadInputError(`--mem ${o.memMiB}: expected at least 64 (MiB)`);
+  if (o.publish.length > 0 && o.networking.mode !== 'user') {
+    throw new BadInputError(
+      `--publish needs --networking user (QEMU forwards ports only in user-mode networking), not ${o.networking.mode}`,
+    );
+  }
+  if (o.qemu) await checkQemuBinary(o.qemu, o.arch);
+  if (o.fw) checkFirmwareFile(o.fw);
+  checkDisks(o.disks);
+  if (o.networking.mode === 'user') await checkHostPorts(o.publish);
 }

@@ -4,7 +4,7 @@
 // the run boots cold instead: a snapshot is never trusted over a boot.
 import { pidExists } from '../../src/core/process-identity.js';
 import { createHash } from 'node:crypto';
-import { copyFile, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadInputError } from '../../src/core/errors.js';
@@ -91,8 +91,11 @@ export async function planSnapshot(
 ): Promise<SnapshotPlan> {
   checkSnapshotable(config);
   const store = new SnapshotStore();
-  const memo = new HashMemo(join(store.root, '.content-hashes.json'));
-  const [version, files] = await Promise.all([qemuVersion(binary), fileIdentities(config, setup, memo)]);
+  const memo = new HashMemo(join(store.root, '.file-facts.json'));
+  const [version, files] = await Promise.all([
+    memo.derived(binary, 'version', () => qemuVersion(binary)),
+    fileIdentities(config, setup, memo),
+  ]);
   await memo.save().catch(() => {});
   const key = snapshotKey({ qemuVersion: version, args, stateDir, files, snapshotAt: request.at.source });
   const qmpSocket = join(stateDir, 'qmp.sock').length < 100 ? join(stateDir, 'qmp.sock') : join('/tmp', `lkrun-${key}-${process.pid}.qmp`);
@@ -111,7 +114,7 @@ export function qmpArgs(socket: string): string[] {
  */
 export async function lockCreation(plan: SnapshotPlan): Promise<(() => Promise<void>) | undefined> {
   const path = join(plan.store.root, `.creating-${plan.key}`);
-  await plan.store.begin(plan.key).then((tmp) => rm(tmp, { recursive: true, force: true }));
+  await mkdir(plan.store.root, { recursive: true });
   try {
     const handle = await open(path, 'wx');
     await handle.write(String(process.pid));

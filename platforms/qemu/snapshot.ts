@@ -63,18 +63,25 @@ export class HashMemo {
 
   constructor(private readonly file?: string) {}
 
-  async contentHash(path: string): Promise<string> {
+  contentHash(path: string): Promise<string> {
+    return this.derived(path, 'sha256', async () => {
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+      return hash.digest('hex');
+    });
+  }
+
+  /** Any fact about a file that holds while the file is unchanged (e.g. a binary's `--version`). */
+  async derived(path: string, what: string, compute: () => Promise<string>): Promise<string> {
     const st = await stat(path);
-    const id = `${path}\0${st.size}\0${st.ino}\0${st.mtimeMs}`;
+    const id = `${what}\0${path}\0${st.size}\0${st.ino}\0${st.mtimeMs}`;
     const entries = await this.load();
     const known = entries[id];
     if (known) return known;
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-    const digest = hash.digest('hex');
-    entries[id] = digest;
+    const value = await compute();
+    entries[id] = value;
     this.dirty = true;
-    return digest;
+    return value;
   }
 
   /** Writes new entries (write then rename; a lost race only costs a re-hash later). */

@@ -5,13 +5,13 @@
 // down in reverse: last console bytes, power off, destroy, delete the files.
 import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
+import { PolledConsole } from '../../src/console/polled.js';
 import { BadInputError, TimeoutError } from '../../src/core/errors.js';
 import type { RunContext } from '../../src/core/run-context.js';
 import type { Image } from '../../src/image/types.js';
 import type { Machine, MachineExit, Plan, Platform } from '../platform.js';
 import { VCENTER_CAPABILITIES } from './capabilities.js';
 import type { VcenterOptions } from './options.js';
-import { PolledFileConsole } from './serial-console.js';
 import {
   buildVmConfigSpec,
   createVm,
@@ -83,7 +83,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
           (o.persistentSizeMiB ? `, ${o.persistentSizeMiB} MiB thin disk` : '') +
           (o.data ? `, guestinfo.userdata (${o.data.length} bytes)` : ''),
         `PowerOnVM_Task ${run.id}`,
-        `GET /folder/${folder}/console.log with Range every ${o.pollIntervalMs} ms`,
+        `GET /folder/${folder}/console.log with Range every ${o.pollIntervalMs} ms (less often while it is quiet, up to ${Math.max(5000, o.pollIntervalMs) / 1000} s)`,
         o.skipCleanup
           ? 'leave the VM and its files (--skip-cleanup)'
           : `teardown: PowerOffVM_Task, Destroy_Task ${run.id}, DeleteDatastoreFile_Task [${ds}] ${folder}, logout`,
@@ -190,10 +190,21 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     run.ledger.created(vmId);
     const vmRef = vm;
 
-    const serial = new PolledFileConsole(
-      async (offset) => readRange(client, location, serialPath, offset),
-      o.pollIntervalMs,
-      (error) => o.log(`lkrun: reading the serial file keeps failing: ${(error as Error).message}`),
+    // The serial port writes to a datastore file: each poll reads what was appended since the last (an HTTP Range read).
+    const serial = new PolledConsole(
+      async (offset, signal) => {
+        // The file appears only once the guest writes to it.
+        const bytes = (await readRange(client, location, serialPath, offset, undefined, signal)) ?? Buffer.alloc(0);
+        return { bytes, next: offset + bytes.length };
+      },
+      {
+        intervalMs: o.pollIntervalMs,
+        maxIntervalMs: Math.max(5000, o.pollIntervalMs),
+        // One failed read (a network blip) is retried at the next poll; report only repeated failures.
+        onError: (error, consecutive) => {
+          if (consecutive === 3) o.log(`lkrun: reading the serial file keeps failing: ${error.message}`);
+        },
+      },
     );
     await powerOnVm(client, vmRef, wait);
     serial.start();
@@ -211,7 +222,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
         if (stopped || run.signal.aborted) return;
         const state = await propertyOf(client, vmRef, 'runtime.powerState').catch(() => undefined);
         if (state === 'poweredOff') {
-          await serial.stop();
+          await serial.drain();
           resolveExit({ reason: 'poweroff', detail: 'the VM powered off' });
           return;
         }
@@ -219,7 +230,7 @@ export class VcenterPlatform implements Platform<VcenterOptions> {
     })();
     const teardown = () => {
       stopped ??= (async () => {
-        await serial.stop();
+        await serial.drain();
         await watch;
         const state = await propertyOf(client, vmRef, 'runtime.powerState').catch(() => undefined);
         if (state === 'poweredOn' && !o.skipCleanup) await powerOffVm(client, vmRef).catch(() => undefined);

@@ -6,7 +6,7 @@ import { BadInputError } from '../../src/core/errors.js';
 import { registerSecret } from '../../src/core/redact.js';
 import { parseDuration, parseSize } from '../../src/core/specs.js';
 import type { BootOptions, CommonLaunchOptions } from '../platform.js';
-import { parseEndpointUrl, type VimEndpoint } from './vim25/client.js';
+import { parseEndpointUrl, type VimEndpoint } from './vim25/endpoint.js';
 
 export interface VcenterOptions extends BootOptions {
   endpoint: VimEndpoint;

@@ -26,8 +26,12 @@ export interface PolledConsoleOptions {
   maxIntervalMs?: number;
   /** Stops polling (the run ends); the stream then ends. */
   signal?: AbortSignal;
-  /** A read failed; polling continues with backoff. For logs. */
-  onError?: (error: Error) => void;
+  /**
+   * A read failed; polling continues with backoff. For logs. `consecutive`
+   * counts failures since the last good read, so a caller can stay quiet
+   * about a single network blip.
+   */
+  onError?: (error: Error, consecutive: number) => void;
 }
 
 /** The line a transcript shows where the source dropped output. */
@@ -44,6 +48,8 @@ export class PolledConsole {
   private offset = 0;
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<void>;
+  private draining?: Promise<void>;
+  private failures = 0;
   private ended: boolean = false;
   private delayMs: number;
   private readonly stop = new AbortController();
@@ -75,11 +81,18 @@ export class PolledConsole {
    * The machine stopped: reads until the source has nothing more (or says it
    * stopped, or `maxReads` reads), then ends the stream.
    */
-  async drain(maxReads = 5): Promise<void> {
+  drain(maxReads = 5): Promise<void> {
+    // Idempotent: two callers (a power-off watcher and a teardown) share one drain rather than reading the same bytes twice.
+    this.draining ??= this.drainOnce(maxReads);
+    return this.draining;
+  }
+
+  private async drainOnce(maxReads: number): Promise<void> {
     if (this.ended) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer();
     await this.inFlight;
+    // The read that was in flight may have scheduled the next poll.
+    this.cancelTimer();
     for (let i = 0; i < maxReads && !this.ended && !this.signal.aborted; i++) {
       const got = await this.once();
       if (got === undefined || got.stopped || got.bytes.length === 0) break;
@@ -96,8 +109,14 @@ export class PolledConsole {
     return this.options.intervalMs ?? 500;
   }
 
+  private cancelTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   private schedule(ms: number): void {
-    if (this.ended) return;
+    // While draining only the drain reads: a timer read would ask for the same offset again.
+    if (this.ended || this.draining !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.inFlight = this.tick();
@@ -119,9 +138,11 @@ export class PolledConsole {
     try {
       got = await this.read(this.offset, this.signal);
     } catch (error) {
-      if (!this.signal.aborted) this.options.onError?.(error as Error);
+      this.failures++;
+      if (!this.signal.aborted) this.options.onError?.(error as Error, this.failures);
       return undefined;
     }
+    this.failures = 0;
     if (this.ended) return got;
     this.markOpened();
     if (got.dropped && got.dropped > 0) this.stream.push(Buffer.from(gapMarker(got.dropped)));
@@ -133,8 +154,7 @@ export class PolledConsole {
   private finish(): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer();
     this.stream.push(null);
   }
 }

@@ -5,11 +5,14 @@ import { resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
 import { boundedExec, PatternError } from '../core/patterns.js';
 import type { JobPlan } from './results.js';
+import { defaultLocalPlatform, type LocalPlatform } from '../../platforms/registry.js';
 import { imageFor, SuiteError, type Suite, type Target } from './suite.js';
 
 export interface MatrixJob extends JobPlan {
   suiteDef: Suite;
   target: Target;
+  /** `file:line:col` of the job's image in its suite, for preflight errors. */
+  imageWhere?: string;
 }
 
 export function parseTarget(text: string): Target {
@@ -42,11 +45,38 @@ export function parseShard(text: string): Shard {
   return { index, total };
 }
 
-export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep?: RegExp; shard?: Shard } = {}): MatrixJob[] {
+/** The target name that means "this host's default platform", as `lkrun run` picks it. */
+export const LOCAL_TARGET = 'local';
+
+export interface MatrixOptions {
+  targets?: Target[];
+  grep?: RegExp;
+  shard?: Shard;
+  /** What `local` resolves to; default: this host's, chosen once per matrix. */
+  local?: () => LocalPlatform;
+}
+
+/**
+ * Jobs are named after the platform they run on, `local` resolved: reports,
+ * --grep and --shard all see `SUITE qemu/x86_64`, and `local` next to the
+ * platform it resolves to is one job, not two.
+ */
+export function buildMatrix(suites: Suite[], options: MatrixOptions = {}): MatrixJob[] {
   const ids = new Map<string, Suite>();
   let jobs: MatrixJob[] = [];
+  let local: LocalPlatform | undefined;
+  const resolveTarget = (target: Target): Target => {
+    if (target.platform !== LOCAL_TARGET) return target;
+    local ??= (options.local ?? defaultLocalPlatform)();
+    return { ...target, platform: local.platform };
+  };
   for (const suite of suites) {
-    for (const target of options.targets?.length ? options.targets : suite.targets) {
+    for (const given of (options.targets?.length ? options.targets : suite.targets).map(resolveTarget)) {
+      // A --target the suite also lists keeps that entry's own image.
+      const listed = suite.targets.map(resolveTarget).find((t) => t.platform === given.platform && t.arch === given.arch);
+      const target =
+        given.image === undefined && listed?.image !== undefined ? { ...given, image: listed.image, imageWhere: listed.imageWhere } : given;
+      const image = imageFor(suite, target);
       const id = `${suite.name} ${target.platform}/${target.arch}`;
       const earlier = ids.get(id);
       // The same file named twice is one suite; two files sharing a name would
@@ -64,7 +94,8 @@ export function buildMatrix(suites: Suite[], options: { targets?: Target[]; grep
         suiteFile: suite.file,
         platform: target.platform,
         arch: target.arch,
-        image: imageFor(suite, target.arch),
+        image: image?.path,
+        imageWhere: image?.where,
         suiteDef: suite,
         target,
       });

@@ -25,7 +25,7 @@ async function checkImage(job: MatrixJob, image: string, arch: Arch): Promise<vo
     await resolveImage(image, { arch });
   } catch (error) {
     if (!(error instanceof LkrunError)) throw error;
-    const where = job.suiteDef.where.image[job.suiteDef.image[arch] ? arch : 'any'] ?? job.suiteFile;
+    const where = job.imageWhere ?? job.suiteFile;
     throw new SuiteError(`${where}: ${error.message} (target ${job.platform}/${arch})`);
   }
 }

@@ -78,7 +78,13 @@ export const SUITE_SCHEMA = {
             type: 'object',
             required: ['platform'],
             additionalProperties: false,
-            properties: { platform: { type: 'string' }, arch: { enum: ['x86_64', 'aarch64'] }, options: { type: 'object' } },
+            properties: {
+              platform: { type: 'string' },
+              arch: { enum: ['x86_64', 'aarch64'] },
+              // This target's own image, taking precedence over the top-level one (a GCE disk beside QEMU's kernel+initrd).
+              image: { type: 'string', minLength: 1 },
+              options: { type: 'object' },
+            },
           },
         ],
       },

@@ -14,6 +14,10 @@ export interface Target {
   platform: string;
   arch: Arch;
   options?: Record<string, unknown>;
+  /** The target's own image (absolute), used instead of the suite's. */
+  image?: string;
+  /** `file:line:col` of that image in the suite, for preflight errors. */
+  imageWhere?: string;
 }
 
 export type Step =
@@ -228,8 +232,21 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
     typeof data.image === 'string'
       ? { any: abs(data.image) }
       : Object.fromEntries(Object.entries(data.image as Record<string, string>).map(([a, p]) => [a, abs(p)]));
-  const targets: Target[] = ((data.targets as unknown[] | undefined) ?? DEFAULT_TARGETS).map((t) => {
-    if (typeof t !== 'string') return t as Target;
+  const targets: Target[] = ((data.targets as unknown[] | undefined) ?? DEFAULT_TARGETS).map((t, i) => {
+    if (typeof t !== 'string') {
+      const {
+        platform,
+        arch,
+        image: own,
+        options,
+      } = t as { platform: string; arch?: Arch; image?: string; options?: Record<string, unknown> };
+      return {
+        platform,
+        arch: arch ?? 'x86_64',
+        ...(options === undefined ? {} : { options }),
+        ...(own === undefined ? {} : { image: abs(own), imageWhere: at(nodeOffset(doc, ['targets', i, 'image'])) }),
+      };
+    }
     const [platform, arch] = t.split('/');
     return { platform: platform!, arch: (arch ?? 'x86_64') as Arch };
   });
@@ -343,8 +360,12 @@ function checkProbedPortsPublished(steps: Step[], publish: string[], at: (index:
   });
 }
 
-export function imageFor(suite: Suite, arch: Arch): string | undefined {
-  return suite.image[arch] ?? suite.image.any;
+/** The image a job on `target` boots: the target's own, else the suite's for its arch. */
+export function imageFor(suite: Suite, target: Target): { path: string; where: string } | undefined {
+  if (target.image !== undefined) return { path: target.image, where: target.imageWhere ?? suite.file };
+  const key = suite.image[target.arch] === undefined ? 'any' : target.arch;
+  const path = suite.image[key];
+  return path === undefined ? undefined : { path, where: suite.where.image[key] ?? suite.file };
 }
 
 /** `expect /ntpd running/`, `exec pidof ntpd`, `ntp 123`: what the step does, in its own words. */

@@ -5,22 +5,11 @@ import { rootCertificates } from 'node:tls';
 import { Agent, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { BadInputError, PlatformError } from '../../../src/core/errors.js';
 import { registerSecret } from '../../../src/core/redact.js';
+import { parseEndpointUrl, type VimEndpoint } from './endpoint.js';
 import { faultFromSoap, VimUnavailableError } from './faults.js';
-import { buildEnvelope, child, childText, type DataObject, MoRef, parseXml, toMoRef, type XmlNode } from './xml.js';
 
-export interface VimEndpoint {
-  /** `https://user:pass@host/sdk`; the user info is taken out and never kept in the URL. */
-  url: string | URL;
-  /** Override the user name / password of the URL (GOVC_USERNAME, GOVC_PASSWORD). */
-  username?: string;
-  password?: string;
-  /** Skip TLS verification (explicit only). */
-  insecure?: boolean;
-  /** PEM certificate(s) to trust in addition to the system's, for self-signed vCenters. */
-  caCert?: string | Buffer;
-  /** Ceiling for one HTTP exchange; uploads pass their own signal instead. */
-  requestTimeoutMs?: number;
-}
+export { parseEndpointUrl, type VimEndpoint } from './endpoint.js';
+import { buildEnvelope, child, childText, type DataObject, MoRef, parseXml, toMoRef, type XmlNode } from './xml.js';
 
 export interface ServiceContent {
   rootFolder: MoRef;
@@ -40,17 +29,6 @@ const TLS_CODES = new Set([
   'CERT_HAS_EXPIRED',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
-
-/** Splits `https://user:pass@host/sdk` into a clean SDK URL and credentials. */
-export function parseEndpointUrl(url: string | URL): { sdkUrl: URL; username?: string; password?: string } {
-  const sdkUrl = new URL(url.toString());
-  const username = sdkUrl.username ? decodeURIComponent(sdkUrl.username) : undefined;
-  const password = sdkUrl.password ? decodeURIComponent(sdkUrl.password) : undefined;
-  sdkUrl.username = '';
-  sdkUrl.password = '';
-  if (sdkUrl.pathname === '/' || sdkUrl.pathname === '') sdkUrl.pathname = '/sdk';
-  return { sdkUrl, username, password };
-}
 
 export class VimClient {
   readonly sdkUrl: URL;
