@@ -11,5 +11,8 @@ globalThis.__lkrunEarlySignals = {
     for (const s of Object.keys(numbers)) process.off(s, early);
   },
 };
-const { execute } = await import('@oclif/core');
-await execute({ dir: import.meta.url });
+// The bundled CLI when it is up to date (bin/fresh-bundle.js), else tsc's output.
+const { freshBundle } = await import('./fresh-bundle.js');
+const bundle = await freshBundle();
+const { execute } = await import(bundle ?? '@oclif/core');
+await execute({ dir: bundle ?? import.meta.url });

@@ -15,7 +15,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 	npm ci --no-audit --no-fund
 fi
 
-say "building (tsc)"
+say "building (tsc, then the bundled CLI bin/run.js starts)"
 npx --no-install tsc -p .
+node scripts/build-cli.mjs
 
 bash images/build.sh

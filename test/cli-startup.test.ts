@@ -1,11 +1,19 @@
-// oclif imports every command module on every invocation (to list them), so
-// what those modules import at the top is what `lkrun --version` costs. The
-// work behind a command (the harness, the run, platform adapters, YAML and
-// schema parsers, execa) must load only when that command runs.
+// Without a manifest oclif imports every command module on every invocation
+// (to list them), so what those modules import at the top is what
+// `lkrun --version` costs. The work behind a command (the harness, the run,
+// platform adapters, YAML and schema parsers, execa) must load only when that
+// command runs.
+//
+// bin/run.js starts the bundled CLI (scripts/build-cli.mjs) when it matches
+// tsc's output: oclif and the commands in dist/bundle, with a manifest, so
+// that `--version` and `--help` import no command module at all.
 import test from 'ava';
 import { execa } from 'execa';
-import { fileURLToPath } from 'node:url';
-import { ROOT } from './helpers/lkrun.js';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { LKRUN, ROOT, TEST_ENV } from './helpers/lkrun.js';
 
 const RECORDER = fileURLToPath(new URL('./helpers/import-recorder.js', import.meta.url));
 
@@ -54,4 +62,131 @@ test('control: running a command does load what it needs', async (t) => {
     `const { run } = await import('@oclif/core'); await run(['test', 'suites/ntpd.yml', '--list'], ${JSON.stringify(ROOT)});`,
   );
   t.true(loaded.some((u) => /\/dist\/src\/harness\/matrix\.js$/.test(u)));
+});
+
+// bin/ is plain JavaScript outside tsc's tree: loaded by its path at run time.
+interface FreshBundle {
+  commandFiles(dir: string): string[];
+  freshBundle(root?: string, env?: Record<string, string | undefined>): Promise<string | undefined>;
+  inputsRecord(root: string, commandsDir: string, paths: string[]): Promise<unknown>;
+}
+const freshBundleModule = async () => (await import(pathToFileURL(join(ROOT, 'bin', 'fresh-bundle.js')).href)) as FreshBundle;
+
+/** The files a CLI invocation imported, its exit code and output (bundle or not, as bin/run.js decides). */
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const r = await execa('node', ['--import', RECORDER, LKRUN, ...args], {
+    cwd: ROOT,
+    reject: false,
+    timeout: 60_000,
+    env: { ...TEST_ENV, ...env },
+    stdin: 'ignore',
+  });
+  const lines = String(r.stderr).split('\n');
+  const loaded = [...new Set(lines.filter((l) => l.startsWith('IMPORT ')).map((l) => l.slice('IMPORT '.length)))];
+  const stderr = lines.filter((l) => !l.startsWith('IMPORT ')).join('\n');
+  return { code: r.exitCode, stdout: String(r.stdout), stderr, loaded };
+}
+
+// The bundle under test is this checkout's: built here when tsc's output has moved on since.
+test.before(async () => {
+  const fresh = await freshBundleModule();
+  if (!(await fresh.freshBundle(ROOT))) await execa('node', [join(ROOT, 'scripts', 'build-cli.mjs')], { cwd: ROOT });
+});
+
+// A chunk esbuild split off for a dynamic import carries the module's name: drive-HASH.js, matrix-HASH.js.
+const OUR_MODULES = new Set(
+  ['src', 'platforms'].flatMap((d) =>
+    readdirSync(join(ROOT, 'dist', d), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => basename(f, '.js')),
+  ),
+);
+function commandWork(loaded: string[]): string[] {
+  return loaded.filter((u) => {
+    if (/\/node_modules\/|\/dist\/(src|platforms)\/|\/dist\/bundle\/commands\//.test(u)) return true;
+    const chunk = /\/dist\/bundle\/chunks\/(.+)-[A-Z0-9]+\.js$/.exec(u)?.[1];
+    return chunk !== undefined && OUR_MODULES.has(chunk);
+  });
+}
+
+for (const args of [['--version'], ['qemu', '--help'], ['--help']]) {
+  test(`bundled: lkrun ${args.join(' ')} imports no command module and no package from node_modules`, async (t) => {
+    const r = await cli(args);
+    t.is(r.code, 0, r.stderr);
+    t.true(
+      r.loaded.some((u) => u.endsWith('/dist/bundle/main.js')),
+      'the bundle ran',
+    );
+    t.deepEqual(commandWork(r.loaded), []);
+  });
+}
+
+test('bundled: help from the manifest is the help the command modules give', async (t) => {
+  for (const args of [['qemu', '--help'], ['--help'], ['snapshot', '--help'], ['test', '--help'], ['gcp', '--help']]) {
+    const bundled = await cli(args);
+    const unbundled = await cli(args, { LKRUN_BUNDLE: '0' });
+    t.false(unbundled.loaded.some((u) => u.includes('/dist/bundle/')));
+    t.true(bundled.stdout.length > 200, args.join(' '));
+    t.is(bundled.stdout, unbundled.stdout, args.join(' '));
+  }
+});
+
+test('bundled: a command loads its own module and what it needs when it runs', async (t) => {
+  const r = await cli(['test', 'suites/ntpd.yml', '--list']);
+  t.is(r.code, 0, r.stderr);
+  t.true(r.loaded.some((u) => u.endsWith('/dist/bundle/commands/test.js')));
+  t.true(r.loaded.some((u) => /\/dist\/bundle\/chunks\/matrix-[A-Z0-9]+\.js$/.test(u)));
+  t.false(r.loaded.some((u) => /\/dist\/(src|platforms)\//.test(u)));
+});
+
+test('bundled: the manifest lists every command file tsc built, and nothing else', async (t) => {
+  const fresh = await freshBundleModule();
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'dist', 'bundle', 'oclif.manifest.json'), 'utf8')) as { commands: object };
+  const ids = fresh.commandFiles(join(ROOT, 'dist', 'src', 'cli', 'commands')).map((f) => f.replace(/\.js$/, '').replaceAll('/', ':'));
+  t.true(ids.includes('qemu') && ids.includes('snapshot:ls'));
+  t.deepEqual(Object.keys(manifest.commands).sort(), ids.sort());
+});
+
+test('bundled: an unknown command goes to the bundled hook: one line, exit 2', async (t) => {
+  const r = await cli(['nosuch']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /^lkrun: unknown command "nosuch"; commands: .*\bqemu\b.*\(see lkrun --help\)$/m);
+  t.true(r.loaded.some((u) => u.includes('/dist/bundle/hooks/')));
+});
+
+test('the bundle is used only while it matches what it was built from', async (t) => {
+  const fresh = await freshBundleModule();
+  const root = mkdtempSync(join(tmpdir(), 'lkrun-fresh-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const at = (p: string) => join(root, p);
+  for (const d of ['src', 'dist/cmds/topic', 'dist/bundle']) mkdirSync(at(d), { recursive: true });
+  writeFileSync(at('dist/cmds/a.js'), 'a');
+  writeFileSync(at('dist/cmds/topic/b.js'), 'b');
+  writeFileSync(at('dist/lib.js'), 'x');
+  const record = await fresh.inputsRecord(root, 'dist/cmds', ['dist/cmds/a.js', 'dist/cmds/topic/b.js', 'dist/lib.js']);
+  writeFileSync(at('dist/bundle/inputs.json'), JSON.stringify(record));
+  const main = pathToFileURL(at('dist/bundle/main.js')).href;
+  const check = (env: Record<string, string> = {}) => fresh.freshBundle(root, env);
+
+  t.is(await check(), main, 'as built');
+  t.is(await check({ LKRUN_BUNDLE: '0' }), undefined, 'LKRUN_BUNDLE=0');
+  utimesSync(at('dist/lib.js'), new Date(), new Date(Date.now() + 5000));
+  t.is(await check(), main, 'rewritten with the same content (as tsc does)');
+  writeFileSync(at('dist/lib.js'), 'y');
+  t.is(await check(), undefined, 'same size, other content');
+  writeFileSync(at('dist/lib.js'), 'x');
+  t.is(await check(), main, 'content back');
+  writeFileSync(at('dist/cmds/topic/c.js'), 'c');
+  t.is(await check(), undefined, 'a new command file');
+  writeFileSync(at('dist/cmds/topic/c.d.ts'), '');
+  unlinkSync(at('dist/cmds/topic/c.js'));
+  t.is(await check(), main, 'declarations are no commands');
+  unlinkSync(at('dist/lib.js'));
+  t.is(await check(), undefined, 'an input removed');
+  rmSync(at('src'), { recursive: true });
+  t.is(await check(), main, 'an installed package (no sources) trusts its bundle');
+  rmSync(at('dist/bundle/inputs.json'));
+  t.false(existsSync(at('dist/bundle/inputs.json')));
+  t.is(await check(), undefined, 'no bundle built');
 });

@@ -5,7 +5,6 @@
 // exactly `lkrun PLATFORM ...` with that platform's defaults.
 import { LkrunCommand } from '../base.js';
 import { imageArgs, platformFlags } from '../platform-command.js';
-import { defaultLocalPlatform } from '../../../platforms/registry.js';
 
 export default class Run extends LkrunCommand {
   static override summary = "Boot a LinuxKit image on this host's default platform and check what its console says";
@@ -25,6 +24,8 @@ Only the flags all platform commands share are accepted here; for a platform's o
   async run(): Promise<void> {
     // Parsed here only to reject what the chosen command would not share, before choosing.
     await this.parse(Run);
+    // The registry (and the execa it brings) loads only when a run starts, not whenever oclif lists the commands.
+    const { defaultLocalPlatform } = await import('../../../platforms/registry.js');
     const local = defaultLocalPlatform();
     process.stderr.write(`lkrun: running on ${local.platform}: ${local.why}\n`);
     await this.config.runCommand(local.platform, this.argv);
