@@ -166,10 +166,7 @@ export class ComputeApi {
     };
     const record: ImageRecord = { project, name, json };
     const failWith = this.faults.take('operation-error', (f) => f.match === 'images.insert');
-    return this.operations.start({
-      project,
-      scope: 'global',
-      selfBase: this.globalBase(project),
+    return this.globalOperation(project, {
       type: 'insert',
       targetLink: selfLink,
       failWith: failWith && (failWith.message ?? 'injected failure of images.insert'),
@@ -213,10 +210,7 @@ export class ComputeApi {
 
   private deleteImage(project: string, name: string): Json {
     const image = this.image(project, name);
-    return this.operations.start({
-      project,
-      scope: 'global',
-      selfBase: this.globalBase(project),
+    return this.globalOperation(project, {
       type: 'delete',
       targetLink: String(image.json.selfLink),
       work: async () => {
@@ -224,6 +218,11 @@ export class ComputeApi {
         if (image.tarball) await rm(image.tarball, { force: true });
       },
     });
+  }
+
+  /** An operation on a global resource (images, firewalls) of this project. */
+  private globalOperation(project: string, o: Omit<Parameters<Operations['start']>[0], 'project' | 'scope' | 'selfBase'>): Json {
+    return this.operations.start({ project, scope: 'global', selfBase: this.globalBase(project), ...o });
   }
 
   // ---- firewalls
@@ -251,10 +250,7 @@ export class ComputeApi {
       selfLink,
     };
     const failWith = this.faults.take('operation-error', (f) => f.match === 'firewalls.insert');
-    return this.operations.start({
-      project,
-      scope: 'global',
-      selfBase: this.globalBase(project),
+    return this.globalOperation(project, {
       type: 'insert',
       targetLink: selfLink,
       failWith: failWith && (failWith.message ?? 'injected failure of firewalls.insert'),
@@ -272,10 +268,7 @@ export class ComputeApi {
 
   private deleteFirewall(project: string, name: string): Json {
     const fw = this.firewall(project, name);
-    return this.operations.start({
-      project,
-      scope: 'global',
-      selfBase: this.globalBase(project),
+    return this.globalOperation(project, {
       type: 'delete',
       targetLink: String(fw.json.selfLink),
       work: async () => {
