@@ -96,7 +96,8 @@ for (const delayMs of [100, 200, 300]) {
     t.log(lkrunStarted ? 'bin/run.js was running' : 'Node was still starting');
     const r = await p.ended;
     clean(t, r.stderr);
-    t.deepEqual(p.stub.starts(), []);
+    // A fast start may already have QEMU running by then: whatever started must be gone.
+    for (const s of p.stub.starts()) t.false(pidAlive(s.pid), `QEMU ${s.pid} left running`);
     // Before bin/run.js has run (a slow host), Node's default ends the process by the signal itself.
     if (lkrunStarted) t.is(r.code, 143, r.stderr);
     else t.is(r.signal, 'SIGTERM');
