@@ -67,7 +67,7 @@ withImages(gcp)('[vm] Ctrl-C while a GCP tarball is unpacked: exit 130, tar stop
   await interruptWhile(t, 'tar', [gcp]);
 });
 
-vm('[vm] Ctrl-C in the first moments, before QEMU exists: exit 130, nothing started, nothing left', async (t) => {
+vm('[vm] Ctrl-C in the first moments: exit 130, and nothing is left running or on disk', async (t) => {
   const recorder = recorderFor(t);
   const run = isolatedRun(t, recorder);
   for (const delayMs of [50, 400]) {
@@ -82,7 +82,8 @@ vm('[vm] Ctrl-C in the first moments, before QEMU exists: exit 130, nothing star
       `SIGINT after ${delayMs} ms: ${r.exitCode} ${r.signal} ${r.all}`,
     );
   }
-  t.deepEqual(recorder.starts(), [], 'no QEMU was started');
+  // A fast start may have QEMU running within these moments: whatever started must be gone.
+  for (const pid of recorder.pids('qemu-system-x86_64')) t.false(pidAlive(pid), `QEMU ${pid} left running`);
   t.deepEqual(run.left(), { ledgers: [], stateDirs: [] });
 });
 
