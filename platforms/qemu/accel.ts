@@ -8,7 +8,8 @@
 // (supervisor.ts), and a KVM that fails it is recorded here as broken.
 import { execa } from 'execa';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { arch as hostArchName, homedir, release } from 'node:os';
+import { homedir, release } from 'node:os';
+import { hostArch } from '../../src/core/host-arch.js';
 import { join } from 'node:path';
 import type { Arch } from '../../src/image/types.js';
 import { BadInputError, PlatformUnavailableError } from '../../src/core/errors.js';
@@ -29,10 +30,7 @@ export interface AccelDecision {
   verdictCache?: VerdictCache;
 }
 
-export function hostArch(): Arch | undefined {
-  const a = hostArchName();
-  return a === 'x64' ? 'x86_64' : a === 'arm64' ? 'aarch64' : undefined;
-}
+export { hostArch } from '../../src/core/host-arch.js';
 
 /** The KVM device node; LKRUN_KVM_DEVICE points tests at a fake one. */
 export function kvmDevicePath(env: NodeJS.ProcessEnv = process.env): string {

@@ -3,8 +3,8 @@
 // A subclass names its registry entry, adds its own flags and says what they
 // mean in ownOptions(); it overrides image(), bootOptions(), defaultArch() or
 // label() only where its platform differs. See the example atop src/cli/flags.ts.
+import { hostArch } from '../core/host-arch.js';
 import { Args, type Interfaces } from '@oclif/core';
-import { arch as nodeArch } from 'node:os';
 import { BadInputError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import type { Arch, Image, ResolveOptions } from '../image/types.js';
@@ -42,7 +42,7 @@ export abstract class PlatformCommand extends LkrunCommand {
 
   /** The guest architecture when neither --arch nor the image says: the host's unless the platform knows better. */
   protected defaultArch(): Arch {
-    return hostArch();
+    return hostArch() ?? 'x86_64';
   }
 
   /** Turns the command's own flags into options; throws BadInputError. Called before anything is created. */
@@ -111,8 +111,4 @@ export abstract class PlatformCommand extends LkrunCommand {
     }
     await exit.with(code);
   }
-}
-
-function hostArch(): Arch {
-  return nodeArch() === 'arm64' ? 'aarch64' : 'x86_64';
 }

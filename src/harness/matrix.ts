@@ -1,5 +1,6 @@
 // The job matrix: suites × targets, filtered by --target and --grep, and cut
 // into deterministic shards so several CI machines share one suite run.
+import { defaultTargetArch } from '../core/host-arch.js';
 import type { Arch } from '../image/types.js';
 import { resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
@@ -18,7 +19,8 @@ export interface MatrixJob extends JobPlan {
 export function parseTarget(text: string): Target {
   const m = /^([a-z0-9-]+)(?:\/(x86_64|aarch64|amd64|arm64))?$/.exec(text.trim());
   if (!m) throw new BadInputError(`--target ${JSON.stringify(text)}: expected PLATFORM[/ARCH], e.g. qemu/aarch64`);
-  const arch = ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, Arch>)[m[2] ?? ''] ?? (m[2] as Arch | undefined) ?? 'x86_64';
+  const arch =
+    ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, Arch>)[m[2] ?? ''] ?? (m[2] as Arch | undefined) ?? defaultTargetArch(m[1]!);
   return { platform: m[1]!, arch };
 }
 

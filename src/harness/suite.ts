@@ -1,5 +1,6 @@
 // Suite files: YAML, checked against SUITE_SCHEMA and the schema of each step
 // kind, every mistake reported as `file:line:col: where: what`.
+import { defaultTargetArch } from '../core/host-arch.js';
 import AjvModule, { type ErrorObject } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
@@ -242,13 +243,13 @@ function toSuite(data: Record<string, unknown>, file: string, doc: Document, at:
       } = t as { platform: string; arch?: Arch; image?: string; options?: Record<string, unknown> };
       return {
         platform,
-        arch: arch ?? 'x86_64',
+        arch: arch ?? defaultTargetArch(platform),
         ...(options === undefined ? {} : { options }),
         ...(own === undefined ? {} : { image: abs(own), imageWhere: at(nodeOffset(doc, ['targets', i, 'image'])) }),
       };
     }
     const [platform, arch] = t.split('/');
-    return { platform: platform!, arch: (arch ?? 'x86_64') as Arch };
+    return { platform: platform!, arch: (arch as Arch | undefined) ?? defaultTargetArch(platform!) };
   });
   const dur = (v: unknown, path: (string | number)[]) => {
     if (v === undefined) return undefined;

@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { hostArch } from '../../core/host-arch.js';
 import type { DoctorCheck } from '../../../platforms/platform.js';
 import { LkrunCommand } from '../base.js';
 import { exit } from '../exit.js';
@@ -11,10 +12,7 @@ export default class Doctor extends LkrunCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Doctor);
     // Loaded here, not at the top: oclif imports every command for any invocation.
-    const [{ platformEntries }, { hostArch }] = await Promise.all([
-      import('../../../platforms/registry.js'),
-      import('../../../platforms/qemu/accel.js'),
-    ]);
+    const { platformEntries } = await import('../../../platforms/registry.js');
     const checks: (DoctorCheck & { platform: string })[] = [];
     const arch = hostArch() ?? 'x86_64';
     for (const entry of platformEntries()) {
