@@ -19,7 +19,6 @@ import { findFirmware, firmwareFromFlag } from './firmware.js';
 import { launchCommand, type QemuProcess, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
 import { superviseQemu, type BootKind } from './supervisor.js';
-import { checkQemuOptions } from './inputs.js';
 import {
   checkSnapshotable,
   clockSyncCommand,
@@ -83,9 +82,8 @@ export class QemuPlatform implements Platform<QemuOptions> {
   }
 
   async prepare(image: Image, options: QemuOptions, run: RunContext): Promise<PreparedQemu> {
-    // Every check of the user's input comes before anything starts (the KVM probe included).
-    // The registry entry runs them too, before a run creates its state directory.
-    await checkQemuOptions(options);
+    // The user's input was checked by the registry entry's options(), before the
+    // run created its state directory: every caller (CLI, launch(), suites) goes through it.
     const arch = options.arch;
     const binary = findQemu(arch, options.qemu);
     const qemuImg = findInPath('qemu-img') ?? 'qemu-img';
