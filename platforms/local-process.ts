@@ -4,7 +4,11 @@
 // the kernel kills it if lkrun dies, even by SIGKILL; a synchronous kill on
 // exit everywhere), and, when given the run, recorded in its ledger so
 // `lkrun gc` reaps it if lkrun itself is killed.
-import { execa, type ResultPromise } from 'execa';
+//
+// node:child_process rather than execa: a hypervisor is a long-lived child
+// whose streams lkrun consumes itself, and execa's first call costs some
+// 20 ms of set-up that would delay every boot.
+import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import type { RunContext } from '../src/core/run-context.js';
@@ -36,44 +40,51 @@ export interface StartOptions {
   /** Recorded in this run's ledger while it lives. */
   run?: RunContext;
   what?: string;
+  /** Open file descriptors handed to the child as its fds 3, 4, … (QEMU reads a saved state from one). */
+  extraFds?: number[];
 }
 
 export function startTool(binary: string, args: string[], o: StartOptions): LocalProcess {
   const [file, ...rest] = launchCommand(binary, args);
-  const child: ResultPromise = execa(file!, rest, {
-    cwd: o.cwd,
-    detached: true,
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: { stdout: false, stderr: true },
-    reject: false,
-    cleanup: true,
-    encoding: 'buffer',
-  });
+  const child = spawn(file!, rest, { cwd: o.cwd, detached: true, stdio: ['pipe', 'pipe', 'pipe', ...(o.extraFds ?? [])] });
+  // Typed by hand: with extra fds, Node types stdio as a plain array.
+  const [stdin, stdout, stderr] = child.stdio as unknown as [Writable, Readable, Readable];
+  // A write to a hypervisor that just died fails with EPIPE: the exit tells the story, never an unhandled error.
+  for (const stream of [stdin, stdout, stderr]) stream.on('error', () => {});
   const pid = child.pid ?? -1;
   if (pid > 0) o.run?.ledger.addProcess(pid, `${o.what ?? binary} (${o.run.id})`);
   let stopping = false;
   let done = false;
   let stderrTail = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderrTail = (stderrTail + chunk.toString()).slice(-4000);
+  const stderrEnded = new Promise<void>((resolve) => {
+    stderr.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString()).slice(-4000);
+    });
+    stderr.once('close', resolve);
   });
-  const exited: Promise<MachineExit> = child.then((result) => {
+  const status = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    // Not started at all (a missing binary, a bad cwd): no exit event follows.
+    child.once('error', (error) => {
+      if (pid <= 0) resolve({ code: null, signal: null, spawnError: error });
+    });
+  });
+  const exited: Promise<MachineExit> = status.then(async ({ code, signal, spawnError }) => {
+    // The last words on stderr explain a crash; a helper it forked may hold the pipe open, so not forever.
+    if (!spawnError) await Promise.race([stderrEnded, delay(500)]);
     done = true;
     if (pid > 0) o.run?.ledger.drop(`pid:${pid}`);
-    const detail = stderrTail.trim() || (result.failed && result.exitCode === undefined ? result.shortMessage : undefined);
-    const code = result.exitCode ?? null;
-    if (stopping) return { reason: 'killed', code, signal: result.signal ?? null, detail };
-    return { reason: o.classify(result.exitCode, stderrTail), code, signal: result.signal ?? null, detail };
+    const detail = stderrTail.trim() || spawnError?.message || undefined;
+    if (stopping) return { reason: 'killed', code, signal, detail };
+    return { reason: o.classify(code ?? undefined, stderrTail), code, signal, detail };
   });
   const killOnExit = () => signalGroup(pid, 'SIGKILL');
   process.once('exit', killOnExit);
   void exited.finally(() => process.off('exit', killOnExit));
   const proc: LocalProcess = {
     pid,
-    stdin: child.stdin!,
-    stdout: child.stdout!,
+    stdin,
+    stdout,
     exited,
     get done() {
       return done;
@@ -89,6 +100,10 @@ export function startTool(binary: string, args: string[], o: StartOptions): Loca
     },
   };
   return proc;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

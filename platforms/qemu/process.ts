@@ -8,6 +8,10 @@ export { launchCommand } from '../local-process.js';
 /** What the QEMU adapter uses of a process (tests stand in for it). */
 export type QemuProcess = Pick<LocalProcess, 'pid' | 'stdin' | 'stdout' | 'exited' | 'stop'>;
 
-export function startQemu(binary: string, args: string[], options: { cwd?: string } = {}): QemuProcess {
-  return startTool(binary, args, { cwd: options.cwd, classify: (code) => (code === 0 ? 'poweroff' : 'crashed') });
+export function startQemu(binary: string, args: string[], options: { cwd?: string; extraFds?: number[] } = {}): QemuProcess {
+  return startTool(binary, args, {
+    cwd: options.cwd,
+    extraFds: options.extraFds,
+    classify: (code) => (code === 0 ? 'poweroff' : 'crashed'),
+  });
 }
