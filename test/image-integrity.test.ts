@@ -3,7 +3,7 @@
 // VMDK boot mode from the disk inside, and odd file names.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { copyFile, readdir, symlink } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -479,6 +479,23 @@ test('initrds: every layout the kernel unpacks passes', async (t) => {
     for (const [label, data] of layouts) {
       t.like(await resolveImage(await kernelPrefix(dir, bzImage(), data)), { format: 'kernel+initrd' }, label);
     }
+  });
+});
+
+test('a passed check is remembered only while the file is unchanged: an initrd corrupted in place later is refused', async (t) => {
+  await inDir(async (dir) => {
+    const given = await kernelPrefix(dir, bzImage());
+    const initrd = `${given}-initrd.img`;
+    t.like(await resolveImage(given), { format: 'kernel+initrd' });
+    const facts = readFileSync(join(process.env.XDG_CACHE_HOME!, 'lkrun', 'file-facts.json'), 'utf8');
+    t.true(facts.includes(initrd), 'the verdict was remembered');
+    // The same size and modification time, other bytes: only the change time tells.
+    const st = statSync(initrd);
+    const data = readFileSync(initrd);
+    data[data.length - 8] ^= 0xff; // the gzip trailer's CRC32
+    writeFileSync(initrd, data);
+    utimesSync(initrd, st.atime, st.mtime);
+    await t.throwsAsync(resolveImage(given), { instanceOf: BadInputError, message: /initrd .* is truncated or corrupt: .*CRC/ });
   });
 });
 

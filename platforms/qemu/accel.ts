@@ -6,15 +6,16 @@
 // and -cpu (probe/); the verdict is cached per host kernel and QEMU version.
 // A cached "works" is only a first guess: in auto the real run is judged too
 // (supervisor.ts), and a KVM that fails it is recorded here as broken.
-import { execa } from 'execa';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, release } from 'node:os';
+import { release } from 'node:os';
+import { cacheDir } from '../../src/core/xdg.js';
+import { sharedFileFacts } from '../../src/core/file-facts.js';
 import { hostArch } from '../../src/core/host-arch.js';
 import { join } from 'node:path';
 import type { Arch } from '../../src/image/types.js';
 import { BadInputError, PlatformUnavailableError } from '../../src/core/errors.js';
 import { cpuOption, machineOption } from './argv.js';
-import { probeKvm, type ProbeVerdict } from './probe/probe.js';
+import type { ProbeVerdict } from './probe/probe.js';
 
 export const ACCELS = ['auto', 'kvm', 'hvf', 'tcg'] as const;
 export type AccelChoice = (typeof ACCELS)[number];
@@ -95,8 +96,8 @@ export async function chooseAccel(choice: AccelChoice, ctx: AccelContext): Promi
     return { accel: 'tcg', reason: `${device} ${why}` };
   }
   const cache = new VerdictCache(
-    ctx.cacheFile ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lkrun', 'kvm-probe.json'),
-    `${release()} ${await qemuVersion(ctx.qemuBinary)} ${ctx.guestArch}`,
+    ctx.cacheFile ?? join(cacheDir(), 'kvm-probe.json'),
+    `${release()} ${await knownQemuVersion(ctx.qemuBinary)} ${ctx.guestArch}`,
   );
   const works = await kvmWorks(ctx, cache);
   if (works.ok) return { accel: 'kvm', reason: auto ? `${device} works (${works.how})` : 'requested', fallback: auto, verdictCache: cache };
@@ -113,6 +114,8 @@ async function kvmWorks(ctx: AccelContext, cache: VerdictCache): Promise<ProbeVe
   if (cached) return { ...cached, how: `${cached.how}, cached`, cached: true };
   // Only the x86 probe exists; elsewhere the device is trusted and the real run judges it.
   if (ctx.guestArch !== 'x86_64') return { ok: true, how: 'not probed on this architecture' };
+  // The probe (and execa) load only on a host whose KVM verdict is not known yet.
+  const { probeKvm } = await import('./probe/probe.js');
   const verdict = await probeKvm({
     binary: ctx.qemuBinary,
     machine: machineOption(ctx.guestArch, 'kvm'),
@@ -152,8 +155,24 @@ export class VerdictCache {
   }
 }
 
+/**
+ * QEMU's version line, remembered while the binary is unchanged (FileFacts):
+ * asking costs a QEMU start on every run otherwise.
+ */
+export async function knownQemuVersion(binary: string): Promise<string> {
+  const facts = sharedFileFacts();
+  try {
+    const version = await facts.get(binary, 'version', () => qemuVersion(binary));
+    await facts.save().catch(() => {});
+    return version;
+  } catch {
+    return qemuVersion(binary); // not a file we can stat: ask every time
+  }
+}
+
 export async function qemuVersion(binary: string): Promise<string> {
   try {
+    const { execa } = await import('execa'); // loaded only when a helper must run
     const { stdout } = await execa(binary, ['--version'], { timeout: 5000 });
     return stdout.split('\n')[0] ?? 'unknown';
   } catch {

@@ -1,7 +1,6 @@
 // Checks of what the user hands the QEMU adapter, made before any QEMU, file
 // or probe starts, so a mistake is one line and exit 2 instead of QEMU's own
 // message (exit 6) halfway through a run.
-import { execa } from 'execa';
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
@@ -37,6 +36,7 @@ export async function checkQemuBinary(path: string, arch: Arch): Promise<void> {
   }
   // A name that does not say: ask for its machine types, which name the architecture's boards.
   const machine = arch === 'x86_64' ? 'q35' : 'virt';
+  const { execa } = await import('execa'); // loaded only when a helper must run
   const result = await execa(path, ['-machine', 'help'], { reject: false, timeout: 10_000, stdin: 'ignore' });
   if (result.exitCode !== 0 || !/^Supported machines/m.test(result.stdout))
     throw new BadInputError(`--qemu ${path}: not a QEMU system emulator (\`-machine help\` failed)`);

@@ -1,7 +1,6 @@
 // The files a QEMU run needs before QEMU starts: extra disks, the cidata ISO,
 // this run's copy of the UEFI variable store, a GCP tarball's disk. Each is a
 // described action, so --dry-run can print exactly what a run would do.
-import { execa } from 'execa';
 import { copyFile, open, stat, truncate } from 'node:fs/promises';
 import { writeCidataIso } from '../../src/metadata/cidata-iso.js';
 import { PlatformError } from '../../src/core/errors.js';
@@ -33,6 +32,7 @@ export function describeAction(a: SetupAction): string {
 export async function performAction(a: SetupAction): Promise<void> {
   switch (a.kind) {
     case 'create-disk': {
+      const { execa } = await import('execa'); // loaded only when a helper must run
       const result = await execa(a.qemuImg, ['create', '-q', '-f', a.format, a.path, `${a.sizeMiB}M`], { reject: false });
       if (result.exitCode !== 0)
         throw new PlatformError(`qemu-img create ${a.path}: ${firstLine(result.stderr) ?? `exit status ${result.exitCode}`}`);
@@ -51,6 +51,7 @@ export async function performAction(a: SetupAction): Promise<void> {
       return;
     }
     case 'extract-gcp-disk': {
+      const { execa } = await import('execa'); // loaded only when a helper must run
       const result = await execa('tar', ['-xzSf', a.tarball, '-C', a.dir, 'disk.raw'], { reject: false });
       if (result.exitCode !== 0)
         throw new PlatformError(

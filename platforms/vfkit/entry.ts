@@ -1,5 +1,4 @@
 // vfkit's registry entry: cheap to import (the adapter loads in create()).
-import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { BadInputError } from '../../src/core/errors.js';
@@ -79,6 +78,7 @@ export const vfkitEntry: PlatformEntry<VfkitOptions> = {
       });
     }
     const vfkit = findInPath('vfkit');
+    const { execa } = await import('execa'); // registry entries stay cheap to import
     const version = vfkit ? (await execa(vfkit, ['--version'], { reject: false, timeout: 5000 })).stdout.split('\n')[0] : '';
     checks.push({
       what: 'vfkit',

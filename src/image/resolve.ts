@@ -12,6 +12,7 @@ import { Corrupt, fsError, imageError, NotReadable } from './fail.js';
 import { inspectGzip } from './gcp.js';
 import { isGzip, verifyGzipMember } from './gzip.js';
 import { inspectIso, isIso, ISO_MAGIC_OFFSET } from './iso.js';
+import { sharedFileFacts } from '../core/file-facts.js';
 import { checkInitrd } from './initrd.js';
 import { checkKernel, inspectKernel, NOT_A_KERNEL, type KernelInfo } from './kernel.js';
 import { checkSquashfs } from './squashfs.js';
@@ -125,7 +126,7 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
 
   if (isQcow2(head)) {
     const header = await readQcow2Header(src, given);
-    await checkQcow2Clusters(src, header, given);
+    await checkedOnce(file, 'qcow2', () => checkQcow2Clusters(src, header, given));
     let disk: Awaited<ReturnType<typeof inspectDisk>>;
     try {
       disk = await inspectDisk(new Qcow2Guest(src, header, given), given);
@@ -200,7 +201,7 @@ async function detectContent(given: string, src: FileSource, opts: ResolveOption
 /** A GCP tarball is uploaded whole: a cut or corrupt gzip stream would only fail there, late. */
 async function verifyGzip(given: string, src: FileSource): Promise<void> {
   try {
-    await verifyGzipMember(src, 0);
+    await checkedOnce(absolute(given), 'gcp', () => verifyGzipMember(src, 0));
   } catch (error) {
     if (error instanceof Corrupt) throw imageError(given, `GCP image is truncated or corrupt: ${error.message}`);
     throw error;
@@ -318,10 +319,27 @@ async function requireFile(given: string, file: string, expected: string): Promi
   await withFileMapped(given, file, async () => undefined);
 }
 
+/** Raised when a check learns to find more damage: verdicts of the older checks then no longer count. */
+const CHECKS_REVISION = 1;
+
+/**
+ * Runs a whole-file integrity check unless it passed before on this very
+ * file, unchanged since (FileFacts): inflating a kernel and initrd on every
+ * run would cost a tenth of a second before each boot.
+ */
+async function checkedOnce(file: string, what: string, check: () => Promise<unknown>): Promise<void> {
+  const facts = sharedFileFacts();
+  await facts.get(file, `whole ${what} r${CHECKS_REVISION}`, async () => {
+    await check();
+    return 'passed';
+  });
+  await facts.save().catch(() => {});
+}
+
 /** Runs an integrity check on `file`; a Corrupt finding becomes a one-line BadInputError naming the file. */
 async function verifyFile(given: string, file: string, role: string, check: (src: FileSource) => Promise<void>): Promise<void> {
   try {
-    await withFileMapped(given, file, check);
+    await checkedOnce(file, role, () => withFileMapped(given, file, check));
   } catch (error) {
     if (!(error instanceof Corrupt)) throw error;
     throw imageError(given, `${role}${file === given ? '' : ` ${file}`} is truncated or corrupt: ${error.message}`);
