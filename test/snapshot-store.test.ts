@@ -16,19 +16,15 @@ const KEY_B = 'b'.repeat(32);
 
 async function save(store: SnapshotStore, key: string, bytes: number) {
   const tmp = await store.begin(key);
-  writeFileSync(join(tmp, 'state.zst'), Buffer.alloc(bytes, 7));
+  writeFileSync(join(tmp, 'state.bin'), Buffer.alloc(bytes, 7));
   writeFileSync(join(tmp, 'console.bin'), 'booting\nready\n');
-  return store.commit(
-    tmp,
-    { key, label: `test ${key.slice(0, 4)}`, createdAt: new Date().toISOString(), snapshotAt: 'ready', compression: 'zstd' },
-    1 << 30,
-  );
+  return store.commit(tmp, { key, label: `test ${key.slice(0, 4)}`, createdAt: new Date().toISOString(), snapshotAt: 'ready' }, 1 << 30);
 }
 
 test('a committed snapshot is found whole; the temporary directory is gone', async (t) => {
   const store = new SnapshotStore(scratch());
   const saved = await save(store, KEY_A, 1000);
-  t.is(saved.meta.files['state.zst']!.bytes, 1000);
+  t.is(saved.meta.files['state.bin']!.bytes, 1000);
   const found = await store.find(KEY_A, { verify: true });
   t.is(found?.meta.key, KEY_A);
   t.deepEqual(readdirSync(store.root), [KEY_A]);
@@ -37,7 +33,7 @@ test('a committed snapshot is found whole; the temporary directory is gone', asy
 test('a truncated state file is detected by size, removed, and never returned', async (t) => {
   const store = new SnapshotStore(scratch());
   const saved = await save(store, KEY_A, 1000);
-  truncateSync(join(saved.dir, 'state.zst'), 999);
+  truncateSync(join(saved.dir, 'state.bin'), 999);
   t.is(await store.find(KEY_A), undefined);
   t.deepEqual(readdirSync(store.root), []);
 });
@@ -45,7 +41,7 @@ test('a truncated state file is detected by size, removed, and never returned', 
 test('a state file of the right size but other content is caught by the checksum', async (t) => {
   const store = new SnapshotStore(scratch());
   const saved = await save(store, KEY_A, 1000);
-  writeFileSync(join(saved.dir, 'state.zst'), Buffer.alloc(1000, 8));
+  writeFileSync(join(saved.dir, 'state.bin'), Buffer.alloc(1000, 8));
   t.truthy(await store.find(KEY_A), 'the cheap check looks at sizes only');
   t.is(await store.find(KEY_A, { verify: true }), undefined);
   t.deepEqual(readdirSync(store.root), []);
@@ -178,20 +174,43 @@ test('the tap passes everything through untouched when the pattern never shows',
   t.is(Buffer.concat(chunks).toString(), 'a\nb\nc');
 });
 
-test('the tap also holds a matching line that has not ended yet (the console engine matches those after a moment)', async (t) => {
-  let saves = 0;
-  const tap = new SnapshotTap(/ready/, async () => {
-    saves++;
+test('a match in a line still arriving waits for the line to end, so the saved transcript holds the whole line', async (t) => {
+  const saved: string[] = [];
+  const tap = new SnapshotTap(/ready/, async (soFar) => {
+    saved.push(soFar.toString());
     await new Promise((r) => setTimeout(r, 50));
   });
   const out: string[] = [];
   tap.on('data', (c: Buffer) => out.push(c.toString()));
+  tap.write('boot\n');
   tap.write('service ready');
   await new Promise((r) => setTimeout(r, 10));
-  t.deepEqual(out, [], 'held while the save runs');
-  await new Promise((r) => setTimeout(r, 80));
-  t.deepEqual(out, ['service ready']);
-  tap.write(' still\nready again\n');
+  t.deepEqual(out, ['boot\n'], 'the matching line is held back');
+  t.deepEqual(saved, [], 'no save before the line ends');
+  tap.write(' now\nnext');
   await new Promise((r) => setTimeout(r, 10));
-  t.is(saves, 1, 'only the first match is a snapshot point');
+  t.deepEqual(saved, ['boot\nservice ready now\nnext']);
+  t.deepEqual(out, ['boot\n'], 'held while the save runs');
+  tap.write('ready again\n');
+  await new Promise((r) => setTimeout(r, 80));
+  t.deepEqual(out, ['boot\n', 'service ready', ' now\nnext', 'ready again\n'], 'in order once the save is done');
+  t.is(saved.length, 1, 'only the first match is a snapshot point');
+});
+
+test('a match in a line that never ends (a prompt) is saved after a moment', async (t) => {
+  const saved: string[] = [];
+  const tap = new SnapshotTap(/login: $/, async (soFar) => {
+    saved.push(soFar.toString());
+  });
+  const out: string[] = [];
+  tap.on('data', (c: Buffer) => out.push(c.toString()));
+  tap.write('boot\nlogin: ');
+  await new Promise((r) => setTimeout(r, 30));
+  t.deepEqual(saved, []);
+  t.deepEqual(out, [], 'held until the save');
+  await new Promise((r) => setTimeout(r, 150));
+  t.deepEqual(saved, ['boot\nlogin: ']);
+  tap.write('x\n');
+  await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(out, ['boot\nlogin: ', 'x\n']);
 });

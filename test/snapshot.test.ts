@@ -3,7 +3,7 @@
 // damaged snapshots rebuilt, several restores of one snapshot at once.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, type LaunchedMachine } from '../src/launch.js';
@@ -22,8 +22,9 @@ const freshCache = () => {
 };
 
 const READY = /lkrun-init: service ntpd running/;
-const boot = (arch: 'x86_64' | 'aarch64', over: { mem?: number; image?: string; syncClock?: boolean } = {}) =>
+const boot = (arch: 'x86_64' | 'aarch64', over: { mem?: number; image?: string; syncClock?: boolean; log?: (line: string) => void } = {}) =>
   launch({
+    onNotice: over.log,
     image: over.image ?? image(arch, 'ntpd'),
     accel: 'tcg',
     mem: over.mem,
@@ -98,6 +99,22 @@ maybe('a changed --mem makes a new snapshot; a truncated one is rebuilt, never t
   t.false(snapshotInfo(again).restored, 'a truncated snapshot must not be restored');
   await again.teardown();
   t.truthy(await store.find(key, { verify: true }), 'the cold run saved a whole snapshot again');
+
+  // The right size but not a migration stream: QEMU refuses to load it, and the run boots cold instead.
+  const state = join(damaged, 'state.bin');
+  const fd = openSync(state, 'r+');
+  writeSync(fd, Buffer.from('JUNK'), 0, 4, 0);
+  closeSync(fd);
+  const logged: string[] = [];
+  const third = await boot('x86_64', { log: (line) => logged.push(line) });
+  await third.console.waitFor(READY, { timeoutMs: 180_000 });
+  t.false(snapshotInfo(third).restored);
+  t.true(
+    logged.some((l) => l.includes(`snapshot ${key} could not be restored`)),
+    logged.join('\n'),
+  );
+  await third.teardown();
+  t.truthy(await store.find(key, { verify: true }), 'and saved a good one again');
 });
 
 maybe('two jobs restore one snapshot at once, each with its own QEMU', async (t) => {

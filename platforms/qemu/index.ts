@@ -23,8 +23,10 @@ import {
   checkSnapshotable,
   clockSyncCommand,
   lockCreation,
+  openState,
   planSnapshot,
   qmpArgs,
+  restoreArgs,
   restoreFiles,
   restoreSnapshot,
   SNAPSHOT_MAC,
@@ -163,8 +165,8 @@ function supervise(prepared: PreparedQemu, options: QemuOptions, run: RunContext
   });
 }
 
-function startRecorded(prepared: PreparedQemu, args: string[], run: RunContext): QemuProcess {
-  const started = startQemu(prepared.binary, args, { cwd: run.stateDir });
+function startRecorded(prepared: PreparedQemu, args: string[], run: RunContext, extraFds?: number[]): QemuProcess {
+  const started = startQemu(prepared.binary, args, { cwd: run.stateDir, extraFds });
   if (started.pid > 0) run.ledger.addProcess(started.pid, `${prepared.binary} (${run.id})`);
   return started;
 }
@@ -233,9 +235,15 @@ async function restoreMachine(
   run: RunContext,
 ): Promise<Machine> {
   const replayed = await restoreFiles(found, prepared.config);
-  const proc = startRecorded(prepared, [...prepared.args, ...qmpArgs(plan.qmpSocket), '-incoming', 'defer'], run);
+  const state = await openState(found);
+  let proc: QemuProcess;
   try {
-    await restoreSnapshot(found, plan, proc, run.signal);
+    proc = startRecorded(prepared, [...prepared.args, ...qmpArgs(plan.qmpSocket), ...restoreArgs()], run, [state.fd]);
+  } finally {
+    await state.close(); // QEMU has its own copy
+  }
+  try {
+    await restoreSnapshot(plan, proc, run.signal);
   } catch (error) {
     await stopRecorded(proc, run);
     throw error;

@@ -44,23 +44,30 @@ export class QmpClient {
 
   /** Connects, retrying while QEMU has not created the socket yet, and leaves capabilities negotiation done. */
   static async connect(path: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<QmpClient> {
-    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    const started = Date.now();
+    const deadline = started + (options.timeoutMs ?? 10_000);
     for (;;) {
       options.signal?.throwIfAborted();
+      let client: QmpClient | undefined;
       try {
         const socket = await new Promise<Socket>((resolve, reject) => {
           const s = connect(path);
           s.once('connect', () => resolve(s));
           s.once('error', reject);
         });
-        const client = new QmpClient(socket);
+        client = new QmpClient(socket);
+        // Given up meanwhile: QEMU serves one QMP client at a time, so never hold on to a later QEMU's socket.
+        options.signal?.throwIfAborted();
         // The greeting comes first as a pseudo-reply; then capabilities leave negotiation mode.
         await client.next('greeting');
         await client.execute('qmp_capabilities');
         return client;
       } catch (error) {
+        client?.close();
+        options.signal?.throwIfAborted();
         if (Date.now() > deadline) throw new Error(`QMP socket ${path}: ${(error as Error).message}`);
-        await new Promise((r) => setTimeout(r, 50));
+        // QEMU creates the socket some 50 ms after it starts; a restore waits for it, so look often at first.
+        await new Promise((r) => setTimeout(r, Date.now() - started < 2000 ? 5 : 50));
       }
     }
   }

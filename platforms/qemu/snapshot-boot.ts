@@ -2,19 +2,20 @@
 // whole snapshot for this exact configuration exists, else boot cold and save
 // one at the snapshot point. A snapshot that fails to restore is removed and
 // the run boots cold instead: a snapshot is never trusted over a boot.
+import { type FileFacts, sharedFileFacts } from '../../src/core/file-facts.js';
 import { pidExists } from '../../src/core/process-identity.js';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadInputError } from '../../src/core/errors.js';
 import type { RunContext } from '../../src/core/run-context.js';
 import type { MachineExit } from '../platform.js';
-import { qemuVersion } from './accel.js';
+import { knownQemuVersion } from './accel.js';
 import type { QemuBoot, QemuConfig } from './argv.js';
 import type { QemuProcess } from './process.js';
 import { QmpClient } from './qmp.js';
-import { compressionAvailable, HashMemo, restoreState, SnapshotTap, saveState, snapshotKey } from './snapshot.js';
+import { contentHash, SnapshotTap, STATE_FILE, saveState, snapshotKey, resumeWhenLoaded } from './snapshot.js';
 import { SnapshotStore, snapshotLimitBytes, type StoredSnapshot } from './snapshot-store.js';
 import type { SetupAction } from './setup.js';
 
@@ -54,8 +55,7 @@ export function checkSnapshotable(config: QemuConfig): void {
 }
 
 /** What the guest sees of each file: content hashes, with per-run copies traced back to their source. */
-async function fileIdentities(config: QemuConfig, setup: SetupAction[], memo: HashMemo): Promise<string[]> {
-  const contentHash = (path: string) => memo.contentHash(path);
+async function fileIdentities(config: QemuConfig, setup: SetupAction[], facts: FileFacts): Promise<string[]> {
   const bootFiles = (boot: QemuBoot): string[] =>
     boot.kind === 'kernel'
       ? [boot.kernel, boot.initrd, boot.squashfs].filter((f): f is string => !!f)
@@ -64,10 +64,10 @@ async function fileIdentities(config: QemuConfig, setup: SetupAction[], memo: Ha
         : [];
   const identity = async (path: string): Promise<string> => {
     const made = setup.find((a) => ('to' in a ? a.to === path : 'path' in a && a.path === path));
-    if (made?.kind === 'copy') return `copy ${await contentHash(made.from)} pad ${made.padToBytes ?? 0}`;
+    if (made?.kind === 'copy') return `copy ${await contentHash(facts, made.from)} pad ${made.padToBytes ?? 0}`;
     if (made?.kind === 'blank') return `blank ${made.bytes}`;
     if (made?.kind === 'write-data-iso') return `data ${createHash('sha256').update(made.data).digest('hex')}`;
-    return `${path.split('/').pop()} ${await contentHash(path)}`;
+    return `${path.split('/').pop()} ${await contentHash(facts, path)}`;
   };
   const files = [...bootFiles(config.boot), config.uefi?.code, config.uefi?.vars, config.dataIso].filter((f): f is string => !!f);
   return Promise.all(files.map(identity));
@@ -91,12 +91,9 @@ export async function planSnapshot(
 ): Promise<SnapshotPlan> {
   checkSnapshotable(config);
   const store = new SnapshotStore();
-  const memo = new HashMemo(join(store.root, '.file-facts.json'));
-  const [version, files] = await Promise.all([
-    memo.derived(binary, 'version', () => qemuVersion(binary)),
-    fileIdentities(config, setup, memo),
-  ]);
-  await memo.save().catch(() => {});
+  const facts = sharedFileFacts();
+  const [version, files] = await Promise.all([knownQemuVersion(binary), fileIdentities(config, setup, facts)]);
+  await facts.save().catch(() => {});
   const key = snapshotKey({ qemuVersion: version, args, stateDir, files, snapshotAt: request.at.source });
   const qmpSocket = join(stateDir, 'qmp.sock').length < 100 ? join(stateDir, 'qmp.sock') : join('/tmp', `lkrun-${key}-${process.pid}.qmp`);
   return { key, store, limitBytes: snapshotLimitBytes(request.limit), qmpSocket, found: await store.find(key) };
@@ -158,7 +155,6 @@ export function saveAtSnapshotPoint(
   /** False when the run no longer matches its key (it fell back to TCG): nothing is saved then. */
   stillMatchesKey: () => boolean,
 ): Readable {
-  const compression = compressionAvailable();
   const tap = new SnapshotTap(request.at, async (soFar) => {
     let qmp: QmpClient | undefined;
     let tmp: string | undefined;
@@ -166,13 +162,13 @@ export function saveAtSnapshotPoint(
       if (!stillMatchesKey()) throw new Error('the accelerator changed during this run');
       qmp = await QmpClient.connect(plan.qmpSocket, { timeoutMs: 5000, signal: run.signal });
       tmp = await plan.store.begin(plan.key);
-      await saveState(qmp, join(tmp, compression === 'zstd' ? 'state.zst' : 'state.bin'), compression);
+      await saveState(qmp, join(tmp, STATE_FILE));
       if (config.uefi?.vars) await copyFile(config.uefi.vars, join(tmp, 'efi-vars.fd'));
       await writeFile(join(tmp, 'console.bin'), soFar);
       await qmp.execute('cont');
       await plan.store.commit(
         tmp,
-        { key: plan.key, label, createdAt: new Date().toISOString(), snapshotAt: request.at.source, compression },
+        { key: plan.key, label, createdAt: new Date().toISOString(), snapshotAt: request.at.source },
         plan.limitBytes,
       );
       run.log(`lkrun: snapshot ${plan.key} saved at /${request.at.source}/; later runs of this configuration start there`);
@@ -189,16 +185,29 @@ export function saveAtSnapshotPoint(
   return tap;
 }
 
-/** Loads the snapshot into a QEMU started with `-incoming defer` and resumes it; rejects if QEMU dies or the stream is bad. */
-export async function restoreSnapshot(found: StoredSnapshot, plan: SnapshotPlan, qemu: QemuProcess, signal: AbortSignal): Promise<void> {
+/** The arguments that make QEMU load the saved state from its fd 3 as it starts (see restoreArgs' caller). */
+export function restoreArgs(): string[] {
+  return ['-incoming', 'fd:3'];
+}
+
+/** The saved state, opened for a restoring QEMU to inherit as its fd 3. */
+export function openState(found: StoredSnapshot): Promise<FileHandle> {
+  return open(join(found.dir, STATE_FILE), 'r');
+}
+
+/** Waits until a QEMU started with restoreArgs() runs the restored guest; rejects if QEMU dies or cannot load the state. */
+export async function restoreSnapshot(plan: SnapshotPlan, qemu: QemuProcess, signal: AbortSignal): Promise<void> {
   const exitedEarly = qemu.exited.then((exit: MachineExit) => {
     throw new Error(`QEMU exited while restoring (${exit.detail?.split('\n').find((l) => l.trim()) ?? `status ${exit.code}`})`);
   });
   exitedEarly.catch(() => {});
-  const qmp = await Promise.race([QmpClient.connect(plan.qmpSocket, { timeoutMs: 10_000, signal }), exitedEarly]);
+  // Connecting stops when this QEMU is gone: a cold boot after a failed restore uses the same socket path.
+  const gone = new AbortController();
+  void qemu.exited.then(() => gone.abort(new Error('QEMU exited')));
+  const connecting = QmpClient.connect(plan.qmpSocket, { timeoutMs: 10_000, signal: AbortSignal.any([signal, gone.signal]) });
+  const qmp = await Promise.race([connecting, exitedEarly]);
   try {
-    const file = join(found.dir, found.meta.compression === 'zstd' ? 'state.zst' : 'state.bin');
-    await Promise.race([restoreState(qmp, file, found.meta.compression), exitedEarly]);
+    await Promise.race([resumeWhenLoaded(qmp), exitedEarly]);
   } finally {
     qmp.close();
   }

@@ -1,6 +1,6 @@
 // Saved guest states ("snapshots") on disk, under
-// $XDG_CACHE_HOME/lkrun/snapshots/<key>/: the migration stream (zstd when
-// the host has it), the console transcript up to the snapshot point, the
+// $XDG_CACHE_HOME/lkrun/snapshots/<key>/: the migration stream
+// (uncompressed: see STATE_FILE in snapshot.ts), the console transcript up to the snapshot point, the
 // UEFI variable store when there is one, and meta.json with sizes and
 // checksums. A snapshot is written into a temporary directory and renamed
 // into place, so a reader sees a whole one or none; one whose files do not
@@ -10,7 +10,7 @@ import { pidExists } from '../../src/core/process-identity.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { cacheDir } from '../../src/core/xdg.js';
 import { join } from 'node:path';
 import { BadInputError } from '../../src/core/errors.js';
 import { parseSize } from '../../src/core/specs.js';
@@ -24,7 +24,6 @@ export interface SnapshotMeta {
   createdAt: string;
   /** The pattern whose first match the state was saved at. */
   snapshotAt: string;
-  compression: 'zstd' | 'none';
   files: Record<string, { bytes: number; sha256: string }>;
 }
 
@@ -36,7 +35,7 @@ export interface StoredSnapshot {
 }
 
 export function snapshotRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lkrun', 'snapshots');
+  return join(cacheDir(env), 'snapshots');
 }
 
 /** The size bound: --snapshot-limit, else LKRUN_SNAPSHOT_LIMIT, else 4 GiB. */
