@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type BadInputError, ExpectationFailedError } from '../src/core/errors.js';
-import { boundedExec, firstMatch, MATCH_BUDGET_MS, PatternError } from '../src/core/patterns.js';
+import { boundedExec, firstMatch, linearTime, MATCH_BUDGET_MS, PatternError, PatternSet } from '../src/core/patterns.js';
 import { parseRegex } from '../src/core/specs.js';
 import { ConsoleMonitor } from '../src/console/monitor.js';
 import { MAX_LINE_CHARS, Transcript } from '../src/console/transcript.js';
@@ -157,4 +157,11 @@ test('lkrun qemu refuses an oversized --expect or --fail-on in one line, exit 2,
     );
     t.notRegex(r.stdout, /qemu-system/, 'no plan was printed');
   }
+});
+
+test('pattern sets that V8 can run in linear time need no time budget; backreferences, lookarounds, i and u do', (t) => {
+  t.true(new PatternSet([/Kernel panic/, /^ntpd\s+\d+$/m, /(a+)+$/]).linear);
+  for (const p of [/(a)\1/, /a(?=b)/, /panic/i, /x/u]) t.false(new PatternSet([/ready/, p]).linear, p.source);
+  t.true(linearTime(/a|b/g));
+  t.false(linearTime(/(?<!x)y/));
 });

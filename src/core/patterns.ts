@@ -19,6 +19,32 @@ export const MATCH_BUDGET_MS = 250;
 // run backreferences, lookarounds or the i/u flags: the match budget bounds those.
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 setFlagsFromString('--regexp-backtracks-before-fallback=10000');
+// Lets linearTime() ask V8 whether its linear engine can run a pattern (flag l).
+setFlagsFromString('--enable-experimental-regexp-engine');
+
+const linearCache = new Map<string, boolean>();
+
+/**
+ * Whether V8's linear-time engine can run `pattern`: then the fallback above
+ * bounds every match, and no time budget (and no watchdog thread per
+ * matching call) is needed. Not for backreferences, lookarounds, i or u.
+ */
+export function linearTime(pattern: RegExp): boolean {
+  const flags = pattern.flags.replace(/[dy]/g, '');
+  const key = `${flags}/${pattern.source}`;
+  let known = linearCache.get(key);
+  if (known === undefined) {
+    try {
+      new RegExp(pattern.source, `${flags}l`);
+      known = true;
+    } catch {
+      known = false;
+    }
+    if (linearCache.size > 1000) linearCache.clear();
+    linearCache.set(key, known);
+  }
+  return known;
+}
 
 /** Why `source` is not an acceptable pattern, or undefined when it is. */
 export function patternProblem(source: string): string | undefined {
@@ -72,6 +98,8 @@ interface ScanInput {
   /** scanText: the last text ends in an unterminated line. */
   open: boolean;
   current: number;
+  /** Every pattern and filter runs in linear time (see linearTime): no budget needed. */
+  linear?: boolean;
 }
 interface Sandbox {
   input: ScanInput | null;
@@ -190,7 +218,24 @@ export function firstMatch(patterns: readonly RegExp[], lines: readonly string[]
 /** Tries of a batch whose budget ran out while the process hardly ran (a loaded host), before the pattern is blamed. */
 const DESCHEDULED_RETRIES = 3;
 
+/** The scanning functions defined in the context, for a direct call. */
+const scanners = sandbox as unknown as Record<'scanLines' | 'scanBlocks', (input: ScanInput) => unknown>;
+
+/**
+ * Runs a scan within the time budget; patterns that all run in linear time
+ * need none and are scanned by a direct call, with no watchdog thread (a
+ * console flood in tiny chunks would otherwise start one per chunk).
+ */
 function runBounded(script: Script, input: ScanInput): unknown {
+  if (input.linear ?? (input.patterns.every(linearTime) && input.filters.every(linearTime))) {
+    try {
+      return scanners[script === runLines ? 'scanLines' : 'scanBlocks'](input);
+    } catch (error) {
+      if (input.current === -1 && input.filters.length > 0) throw new FilterTimeout();
+      const pattern = input.patterns[input.current] ?? input.patterns[0]!;
+      throw new PatternError(pattern, `could not run: ${(error as Error).message}`);
+    }
+  }
   sandbox.input = input;
   try {
     for (let attempt = 1; ; attempt++) {
@@ -246,6 +291,8 @@ export class PatternSet {
   readonly patterns: readonly RegExp[];
   readonly filters: readonly RegExp[];
   readonly unfiltered: readonly number[];
+  /** Every pattern and filter runs in linear time: scans need no time budget. */
+  readonly linear: boolean;
 
   constructor(patterns: readonly RegExp[]) {
     this.patterns = patterns.map((p) => new RegExp(p.source, p.flags.replace(/[gy]/g, '')));
@@ -268,6 +315,7 @@ export class PatternSet {
     }
     this.filters = filters;
     this.unfiltered = unfiltered.sort((a, b) => a - b);
+    this.linear = this.patterns.every(linearTime) && filters.every(linearTime);
   }
 }
 
@@ -329,6 +377,7 @@ function scanBatch(set: PatternSet, batch: Piece[], open: boolean, batchChars: n
     unfiltered: set.unfiltered,
     open,
     current: 0,
+    linear: set.linear,
   };
   let hit: TextMatch | null;
   try {
@@ -336,7 +385,7 @@ function scanBatch(set: PatternSet, batch: Piece[], open: boolean, batchChars: n
   } catch (error) {
     if (!(error instanceof FilterTimeout)) throw error;
     // Again without the filter, line by line in ordinary batches: a pattern too slow is named, ordinary work just takes longer.
-    const lineByLine: PatternSet = { patterns: set.patterns, filters: [], unfiltered: set.patterns.map((_, i) => i) };
+    const lineByLine: PatternSet = { patterns: set.patterns, filters: [], unfiltered: set.patterns.map((_, i) => i), linear: set.linear };
     return scanPieces(lineByLine, batch, open, Math.min(batchChars, BATCH_CHARS));
   }
   if (!hit) return undefined;
