@@ -65,6 +65,14 @@ export const BACKLOG_CHARS = 2 * 1024 * 1024;
  */
 const MATCH_BATCH_CHARS = 4 * 1024 * 1024;
 
+/**
+ * While console keeps arriving, matching runs at most this often. A console
+ * read as it is written comes in chunks of a few bytes (a guest's UART is
+ * written byte by byte), and matching after each one cost more CPU than the
+ * guest's own output; sparse console is still matched at once.
+ */
+const MATCH_INTERVAL_MS = 5;
+
 interface Position {
   /** Index into the backlog; its length: the unfinished line. */
   block: number;
@@ -93,6 +101,8 @@ export class ConsoleMonitor {
   private unmatched: string[] = [];
   private unmatchedChars = 0;
   private matchQueued = false;
+  private matchTimer?: NodeJS.Timeout;
+  private lastMatchAt = 0;
   private waiters: Waiter[] = [];
   private stallTimer?: NodeJS.Timeout;
   private partialTimer?: NodeJS.Timeout;
@@ -128,7 +138,9 @@ export class ConsoleMonitor {
     // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
     else if (!this.matchQueued) {
       this.matchQueued = true;
-      queueMicrotask(() => this.matchNow());
+      const wait = this.lastMatchAt + MATCH_INTERVAL_MS - performance.now();
+      if (wait <= 0) queueMicrotask(() => this.matchNow());
+      else this.matchTimer = setTimeout(() => this.matchNow(), wait);
     }
   }
 
@@ -150,6 +162,7 @@ export class ConsoleMonitor {
   stop(): void {
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = undefined;
+    clearTimeout(this.matchTimer);
   }
 
   /**
@@ -209,7 +222,9 @@ export class ConsoleMonitor {
 
   private matchNow(acceptPartialLine = false): void {
     this.matchQueued = false;
-    const blocks = this.unmatched;
+    clearTimeout(this.matchTimer);
+    this.lastMatchAt = performance.now();
+    const blocks = joinSmall(this.unmatched);
     this.unmatched = [];
     this.unmatchedChars = 0;
     if (blocks.length > 0) {
@@ -394,8 +409,9 @@ export class ConsoleMonitor {
   private armStallTimer(): void {
     const ms = this.options.stallTimeoutMs;
     if (!ms || this.failed) return;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = setTimeout(() => this.fail(new StallError(`console silent for ${formatSeconds(ms)} (--stall-timeout)`)), ms);
+    // Restarted on every chunk: refresh() is cheaper than a new timer.
+    if (this.stallTimer) this.stallTimer.refresh();
+    else this.stallTimer = setTimeout(() => this.fail(new StallError(`console silent for ${formatSeconds(ms)} (--stall-timeout)`)), ms);
   }
 
   private fail(error: LkrunError): void {
@@ -404,6 +420,28 @@ export class ConsoleMonitor {
     this.stop();
     this.rejectFailure(error);
   }
+}
+
+/** Blocks are joined up to this size: fewer to search and drop, yet small enough to trim the backlog finely. */
+const JOIN_CHARS = 64 * 1024;
+
+/** Consecutive small blocks (a console read a few bytes at a time) joined into blocks of up to JOIN_CHARS. */
+function joinSmall(blocks: string[]): string[] {
+  if (blocks.length < 2) return blocks;
+  const joined: string[] = [];
+  let group: string[] = [];
+  let chars = 0;
+  for (const block of blocks) {
+    if (chars > 0 && chars + block.length > JOIN_CHARS) {
+      joined.push(group.join(''));
+      group = [];
+      chars = 0;
+    }
+    group.push(block);
+    chars += block.length;
+  }
+  joined.push(group.join(''));
+  return joined;
 }
 
 /** The match with its index moved to count from the start of the whole line. */

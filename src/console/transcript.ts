@@ -149,7 +149,10 @@ export class Transcript {
   }
 
   private remember(text: string): void {
-    this.recent.push(text);
+    // Small blocks (a console read as it is written) join the last one: the list stays short to trim.
+    const last = this.recent.length - 1;
+    if (last >= 0 && this.recent[last]!.length + text.length <= 64 * 1024) this.recent[last] += text;
+    else this.recent.push(text);
     this.recentChars += text.length;
     while (this.recent.length > 1 && this.recentChars - this.recent[0]!.length >= TAIL_CHARS)
       this.recentChars -= this.recent.shift()!.length;
