@@ -103,8 +103,10 @@ export function superviseQemu(o: SupervisorOptions): SupervisedQemu {
   const judged = accel === 'kvm' || (accel === 'hvf' && o.decision.fallback === true);
   let silenceTimer: NodeJS.Timeout | undefined;
   if (!judged) {
-    follow(qemu);
-    return supervised;
+    // Nothing to hold back or switch: QEMU's own stream, with no copy in between.
+    void qemu.exited.then(resolveExit);
+    settle();
+    return { ...supervised, console: qemu.stdout };
   }
 
   const name = accel.toUpperCase();

@@ -102,6 +102,9 @@ export class ConsoleMonitor {
   private unmatchedChars = 0;
   private matchQueued = false;
   private matchTimer?: NodeJS.Timeout;
+  /** Console fed and not decoded yet (see feed). */
+  private raw: (Uint8Array | string)[] = [];
+  private rawLength = 0;
   private lastMatchAt = 0;
   private waiters: Waiter[] = [];
   private stallTimer?: NodeJS.Timeout;
@@ -130,11 +133,14 @@ export class ConsoleMonitor {
   }
 
   feed(chunk: Uint8Array | string): void {
-    this.add(this.transcript.pushBlock(chunk));
+    // Kept as they came and decoded with the next match: a console read a
+    // few bytes at a time is decoded in one piece per batch, not per chunk.
+    this.raw.push(chunk);
+    this.rawLength += chunk.length;
     this.armStallTimer();
-    // Matching waits for a batch of console or the end of the current task,
-    // whichever comes first: each matching call pays for a watchdog.
-    if (this.unmatchedChars >= MATCH_BATCH_CHARS) this.matchNow();
+    // Matching waits for a batch of console, the end of the current task or
+    // MATCH_INTERVAL_MS since the last match, whichever comes first.
+    if (this.rawLength + this.unmatchedChars >= MATCH_BATCH_CHARS) this.matchNow();
     // biome-ignore lint/suspicious/noUnnecessaryConditions: assigned elsewhere; Biome infers the initial literal
     else if (!this.matchQueued) {
       this.matchQueued = true;
@@ -146,13 +152,16 @@ export class ConsoleMonitor {
 
   /** Console output recorded earlier (a snapshot's transcript): matched like live output, marked as replayed in the log. */
   replay(chunk: Uint8Array | string): void {
+    this.decodeRaw();
     this.options.log?.write(`[  replay ] --- console up to the snapshot point, replayed ---\n`);
     this.feed(chunk);
+    this.decodeRaw();
     this.options.log?.write(`[  replay ] --- live console from here ---\n`);
   }
 
   /** The console closed: finish the last line and stop the stall clock. */
   end(): void {
+    this.decodeRaw();
     this.add(this.transcript.flushBlock());
     this.matchNow(true);
     this.stop();
@@ -207,7 +216,19 @@ export class ConsoleMonitor {
   }
 
   tail(count = 50): string[] {
+    this.decodeRaw();
     return this.transcript.tail(count);
+  }
+
+  /** Console fed since the last match, into the transcript (and the log). */
+  private decodeRaw(): void {
+    if (this.raw.length === 0) return;
+    const chunks = this.raw;
+    this.raw = [];
+    this.rawLength = 0;
+    if (chunks.length > 1 && chunks.every((c) => typeof c !== 'string'))
+      this.add(this.transcript.pushBlock(Buffer.concat(chunks as Uint8Array[])));
+    else for (const chunk of chunks) this.add(this.transcript.pushBlock(chunk));
   }
 
   /** New complete lines: logged now, matched with the next batch. */
@@ -224,6 +245,7 @@ export class ConsoleMonitor {
     this.matchQueued = false;
     clearTimeout(this.matchTimer);
     this.lastMatchAt = performance.now();
+    this.decodeRaw();
     const blocks = joinSmall(this.unmatched);
     this.unmatched = [];
     this.unmatchedChars = 0;
