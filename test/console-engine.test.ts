@@ -244,3 +244,16 @@ test('a runaway pattern inside the combined filter (one the linear engine cannot
     message: /^--fail-on pattern \/\(a\+\)\+\$\/ took over 250 ms/,
   });
 });
+
+test('small chunks gathered for one decode are copied: a caller reusing its buffer does not change what was fed', async (t) => {
+  const monitor = new ConsoleMonitor({});
+  const buffer = Buffer.alloc(16);
+  for (const line of ['first one\n', 'second two\n']) {
+    const n = buffer.write(line);
+    monitor.feed(buffer.subarray(0, n));
+  }
+  buffer.fill('x');
+  t.is((await monitor.waitFor(/first one/)).line, 'first one');
+  t.is((await monitor.waitFor(/second two/)).line, 'second two');
+  t.deepEqual(monitor.tail(2), ['first one', 'second two']);
+});

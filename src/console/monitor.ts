@@ -73,6 +73,9 @@ const MATCH_BATCH_CHARS = 4 * 1024 * 1024;
  */
 const MATCH_INTERVAL_MS = 5;
 
+/** Chunks smaller than this are gathered and decoded together; larger ones at once. */
+const SMALL_CHUNK_BYTES = 4096;
+
 interface Position {
   /** Index into the backlog; its length: the unfinished line. */
   block: number;
@@ -102,8 +105,8 @@ export class ConsoleMonitor {
   private unmatchedChars = 0;
   private matchQueued = false;
   private matchTimer?: NodeJS.Timeout;
-  /** Console fed and not decoded yet (see feed). */
-  private raw: (Uint8Array | string)[] = [];
+  /** Small chunks fed and not decoded yet (see feed). */
+  private raw: Buffer[] = [];
   private rawLength = 0;
   private lastMatchAt = 0;
   private waiters: Waiter[] = [];
@@ -133,10 +136,15 @@ export class ConsoleMonitor {
   }
 
   feed(chunk: Uint8Array | string): void {
-    // Kept as they came and decoded with the next match: a console read a
-    // few bytes at a time is decoded in one piece per batch, not per chunk.
-    this.raw.push(chunk);
-    this.rawLength += chunk.length;
+    if (typeof chunk !== 'string' && chunk.length < SMALL_CHUNK_BYTES) {
+      // Copied (a caller may reuse its buffer) and decoded with the next match:
+      // a console read a few bytes at a time is decoded in one piece per batch.
+      this.raw.push(Buffer.from(chunk));
+      this.rawLength += chunk.length;
+    } else {
+      this.decodeRaw();
+      this.add(this.transcript.pushBlock(chunk));
+    }
     this.armStallTimer();
     // Matching waits for a batch of console, the end of the current task or
     // MATCH_INTERVAL_MS since the last match, whichever comes first.
@@ -226,9 +234,7 @@ export class ConsoleMonitor {
     const chunks = this.raw;
     this.raw = [];
     this.rawLength = 0;
-    if (chunks.length > 1 && chunks.every((c) => typeof c !== 'string'))
-      this.add(this.transcript.pushBlock(Buffer.concat(chunks as Uint8Array[])));
-    else for (const chunk of chunks) this.add(this.transcript.pushBlock(chunk));
+    this.add(this.transcript.pushBlock(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
   }
 
   /** New complete lines: logged now, matched with the next batch. */
