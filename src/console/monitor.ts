@@ -453,22 +453,28 @@ export class ConsoleMonitor {
 /** Blocks are joined up to this size: fewer to search and drop, yet small enough to trim the backlog finely. */
 const JOIN_CHARS = 64 * 1024;
 
-/** Consecutive small blocks (a console read a few bytes at a time) joined into blocks of up to JOIN_CHARS. */
+/** Consecutive small blocks (a console read a few bytes at a time) joined into blocks of up to JOIN_CHARS; large ones stay as they are. */
 function joinSmall(blocks: string[]): string[] {
   if (blocks.length < 2) return blocks;
   const joined: string[] = [];
   let group: string[] = [];
   let chars = 0;
+  const flush = () => {
+    if (group.length > 0) joined.push(group.length === 1 ? group[0]! : group.join(''));
+    group = [];
+    chars = 0;
+  };
   for (const block of blocks) {
-    if (chars > 0 && chars + block.length > JOIN_CHARS) {
-      joined.push(group.join(''));
-      group = [];
-      chars = 0;
+    if (block.length >= 1024) {
+      flush();
+      joined.push(block);
+      continue;
     }
+    if (chars + block.length > JOIN_CHARS) flush();
     group.push(block);
     chars += block.length;
   }
-  joined.push(group.join(''));
+  flush();
   return joined;
 }
 

@@ -149,9 +149,9 @@ export class Transcript {
   }
 
   private remember(text: string): void {
-    // Small blocks (a console read as it is written) join the last one: the list stays short to trim.
+    // Tiny blocks (a console read as it is written) join the last one: the list stays short to trim.
     const last = this.recent.length - 1;
-    if (last >= 0 && this.recent[last]!.length + text.length <= 64 * 1024) this.recent[last] += text;
+    if (text.length < 1024 && last >= 0 && this.recent[last]!.length < 64 * 1024) this.recent[last] += text;
     else this.recent.push(text);
     this.recentChars += text.length;
     while (this.recent.length > 1 && this.recentChars - this.recent[0]!.length >= TAIL_CHARS)
