@@ -11,6 +11,14 @@ globalThis.__lkrunEarlySignals = {
     for (const s of Object.keys(numbers)) process.off(s, early);
   },
 };
+// Node 22.1 and later keep V8's compiled code of the bundle between runs
+// (5-20 ms of every start measured here); Node 20 has no such cache.
+const { enableCompileCache } = await import('node:module');
+if (enableCompileCache) {
+  const { join } = await import('node:path');
+  const { homedir } = await import('node:os');
+  enableCompileCache(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lkrun', 'node-compile-cache'));
+}
 // The bundled CLI when it is up to date (bin/fresh-bundle.js), else tsc's output.
 const { freshBundle } = await import('./fresh-bundle.js');
 const bundle = await freshBundle();
