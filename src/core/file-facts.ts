@@ -12,6 +12,8 @@ import { cacheDir } from './xdg.js';
 /** Entries kept (oldest dropped first): a few hundred images and binaries. */
 const MAX_ENTRIES = 1024;
 
+let saves = 0;
+
 export class FileFacts {
   private entries?: Map<string, string>;
   private dirty = false;
@@ -41,7 +43,8 @@ export class FileFacts {
   /** Writes new entries (write then rename; a lost race with another process only costs a recomputation later). */
   async save(): Promise<void> {
     if (!this.file || !this.dirty || !this.entries) return;
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    // Unique per call: jobs of one process may save at the same time.
+    const tmp = `${this.file}.${process.pid}.${++saves}.tmp`;
     await mkdir(dirname(this.file), { recursive: true });
     await writeFile(tmp, JSON.stringify(Object.fromEntries(this.entries)));
     await rename(tmp, this.file);
