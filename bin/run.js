@@ -12,7 +12,8 @@ globalThis.__lkrunEarlySignals = {
   },
 };
 // Node 22.1 and later keep V8's compiled code of the bundle between runs
-// (5-20 ms of every start measured here); Node 20 has no such cache.
+// (5-20 ms of every start measured here); Node 20 has no such cache. The
+// directory is src/core/xdg.ts's cacheDir(), spelled out: nothing is loaded yet.
 const { enableCompileCache } = await import('node:module');
 if (enableCompileCache) {
   const { join } = await import('node:path');

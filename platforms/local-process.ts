@@ -9,6 +9,7 @@
 // whose streams lkrun consumes itself, and execa's first call costs some
 // 20 ms of set-up that would delay every boot.
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import type { RunContext } from '../src/core/run-context.js';
@@ -71,7 +72,7 @@ export function startTool(binary: string, args: string[], o: StartOptions): Loca
   });
   const exited: Promise<MachineExit> = status.then(async ({ code, signal, spawnError }) => {
     // The last words on stderr explain a crash; a helper it forked may hold the pipe open, so not forever.
-    if (!spawnError) await Promise.race([stderrEnded, delay(500)]);
+    if (!spawnError) await Promise.race([stderrEnded, sleep(500, undefined, { ref: false })]);
     done = true;
     if (pid > 0) o.run?.ledger.drop(`pid:${pid}`);
     const detail = stderrTail.trim() || spawnError?.message || undefined;
@@ -100,10 +101,6 @@ export function startTool(binary: string, args: string[], o: StartOptions): Loca
     },
   };
   return proc;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

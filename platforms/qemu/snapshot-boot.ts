@@ -185,17 +185,15 @@ export function saveAtSnapshotPoint(
   return tap;
 }
 
-/** The arguments that make QEMU load the saved state from its fd 3 as it starts (see restoreArgs' caller). */
-export function restoreArgs(): string[] {
-  return ['-incoming', 'fd:3'];
-}
+/** Makes QEMU load the saved state from its fd 3 (openState's file, inherited) as it starts. */
+export const RESTORE_ARGS: readonly string[] = ['-incoming', 'fd:3'];
 
 /** The saved state, opened for a restoring QEMU to inherit as its fd 3. */
 export function openState(found: StoredSnapshot): Promise<FileHandle> {
   return open(join(found.dir, STATE_FILE), 'r');
 }
 
-/** Waits until a QEMU started with restoreArgs() runs the restored guest; rejects if QEMU dies or cannot load the state. */
+/** Waits until a QEMU started with RESTORE_ARGS runs the restored guest; rejects if QEMU dies or cannot load the state. */
 export async function restoreSnapshot(plan: SnapshotPlan, qemu: QemuProcess, signal: AbortSignal): Promise<void> {
   const exitedEarly = qemu.exited.then((exit: MachineExit) => {
     throw new Error(`QEMU exited while restoring (${exit.detail?.split('\n').find((l) => l.trim()) ?? `status ${exit.code}`})`);
