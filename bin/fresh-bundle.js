@@ -5,9 +5,12 @@
 // is always what tsc last built. A file tsc rewrote with the same content
 // still counts as the same (compared by SHA-1 when its mtime moved).
 // LKRUN_BUNDLE=0 always takes the unbundled CLI.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
+const { fileURLToPath, pathToFileURL } = process.getBuiltinModule('node:url');
+
+/** A file's SHA-1, as inputs.json keeps it (node:crypto loads only when a file's mtime moved). */
+const sha1Of = (path) => process.getBuiltinModule('node:crypto').createHash('sha1').update(readFileSync(path)).digest('hex');
 
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 
@@ -22,17 +25,9 @@ export function commandFiles(dir, prefix = '') {
 
 /** What a bundle was made from, as inputs.json keeps it: paths relative to `root`. */
 export async function inputsRecord(root, commandsDir, paths) {
-  const { createHash } = await import('node:crypto');
   const files = [...paths].sort().map((p) => {
     const st = statSync(join(root, p));
-    return [
-      p,
-      st.size,
-      st.mtimeMs,
-      createHash('sha1')
-        .update(readFileSync(join(root, p)))
-        .digest('hex'),
-    ];
+    return [p, st.size, st.mtimeMs, sha1Of(join(root, p))];
   });
   return { commandsDir, commands: commandFiles(join(root, commandsDir)), files };
 }
@@ -58,20 +53,11 @@ export async function freshBundle(root = HERE, env = process.env) {
   if (commands.join('\n') !== record.commands.join('\n')) return undefined;
   const moved = [];
   for (const [path, size, mtimeMs, sha1] of record.files) {
-    const st = statSync(join(root, path), { throwIfNoEntry: false });
+    // Joined by hand: path.join for each of some 160 files is a millisecond.
+    const st = statSync(`${root}/${path}`, { throwIfNoEntry: false });
     if (st?.size !== size) return undefined;
     if (st.mtimeMs !== mtimeMs) moved.push([path, sha1]);
   }
-  if (moved.length > 0) {
-    const { createHash } = await import('node:crypto');
-    for (const [path, sha1] of moved) {
-      if (
-        createHash('sha1')
-          .update(readFileSync(join(root, path)))
-          .digest('hex') !== sha1
-      )
-        return undefined;
-    }
-  }
+  for (const [path, sha1] of moved) if (sha1Of(join(root, path)) !== sha1) return undefined;
   return main;
 }

@@ -11,13 +11,16 @@ globalThis.__lkrunEarlySignals = {
     for (const s of Object.keys(numbers)) process.off(s, early);
   },
 };
+// Node's own modules are taken with process.getBuiltinModule here and in
+// bin/fresh-bundle.js: an ESM import of one builds a facade that reads every
+// export, and node:fs's lazy ones load its streams (about 2 ms of a start).
 // Node 22.1 and later keep V8's compiled code of the bundle between runs
 // (5-20 ms of every start measured here); Node 20 has no such cache. The
 // directory is src/core/xdg.ts's cacheDir(), spelled out: nothing is loaded yet.
-const { enableCompileCache } = await import('node:module');
+const { enableCompileCache } = process.getBuiltinModule('node:module');
 if (enableCompileCache) {
-  const { join } = await import('node:path');
-  const { homedir } = await import('node:os');
+  const { join } = process.getBuiltinModule('node:path');
+  const { homedir } = process.getBuiltinModule('node:os');
   enableCompileCache(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lkrun', 'node-compile-cache'));
 }
 // The bundled CLI when it is up to date (bin/fresh-bundle.js), else tsc's output.

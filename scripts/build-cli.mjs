@@ -14,10 +14,12 @@
 // mtime, SHA-1) and the command files there were: bin/fresh-bundle.js uses it
 // to fall back to the unbundled CLI when anything changed since.
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Plugin } from '@oclif/core';
 import { commandFiles, inputsRecord } from '../bin/fresh-bundle.js';
+import { EDITED_OCLIF_FILE, editOclif, LAZY, lazyStandIn } from './oclif-start-up.mjs';
 import { build } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +29,7 @@ const OUT = `${FINAL}.new-${process.pid}`;
 const pjson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const MAIN = 'lkrun-bundle-main';
 const NOTHING = 'lkrun-bundle-nothing';
+const LAZY_NS = 'lkrun-bundle-lazy';
 
 const commandsDir = resolve(ROOT, pjson.oclif.commands);
 const commands = commandFiles(commandsDir);
@@ -50,6 +53,8 @@ for (const [event, given] of Object.entries(pjson.oclif.hooks ?? {})) {
 const BUNDLED = ['@oclif/core', 'execa', 'yaml', 'ajv', 'fast-xml-parser', 'undici'];
 const bundledPackage = (path) => BUNDLED.some((p) => path === p || path.startsWith(`${p}/`));
 
+const oclifRequire = createRequire(join(ROOT, 'node_modules', '@oclif', 'core', 'lib', 'index.js'));
+
 const bundleKnownPackages = {
   name: 'bundle-known-packages',
   setup(b) {
@@ -61,11 +66,15 @@ const bundleKnownPackages = {
       // beside its __dirname, which a bundle has not: the check fails quietly,
       // and loading semver for it costs more than oclif's own compilation.
       if (args.path === 'semver' && args.importer.endsWith('/@oclif/core/lib/index.js')) return { path: 'semver', namespace: NOTHING };
+      if (LAZY.includes(args.path) && args.importer.includes('/node_modules/@oclif/core/lib/'))
+        return { path: args.path, namespace: LAZY_NS };
       if (args.importer.includes('/node_modules/')) return undefined;
       return { external: true };
     });
     b.onLoad({ filter: /.*/, namespace: NOTHING }, () => ({ contents: 'module.exports = {};' }));
-    b.onLoad({ filter: /.*/, namespace: MAIN }, () => ({ contents: "export { execute } from '@oclif/core';", resolveDir: ROOT }));
+    b.onLoad({ filter: EDITED_OCLIF_FILE }, (args) => ({ contents: editOclif(args.path, readFileSync(args.path, 'utf8')), loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: LAZY_NS }, (args) => ({ contents: lazyStandIn(args.path, oclifRequire), resolveDir: ROOT }));
+    b.onLoad({ filter: /.*/, namespace: MAIN }, () => ({ contents: "export { execute } from '@oclif/core/execute';", resolveDir: ROOT }));
   },
 };
 
@@ -131,7 +140,7 @@ writeFileSync(join(OUT, 'oclif.manifest.json'), JSON.stringify(plugin.manifest, 
 
 // What the bundle was made from: our compiled files, package.json, and the installed packages (npm's lock in node_modules).
 const sources = Object.keys(result.metafile.inputs).filter(
-  (p) => !p.startsWith(`${MAIN}:`) && !p.startsWith(`${NOTHING}:`) && !p.includes('node_modules/'),
+  (p) => !p.startsWith(`${MAIN}:`) && !p.startsWith(`${NOTHING}:`) && !p.startsWith(`${LAZY_NS}:`) && !p.includes('node_modules/'),
 );
 sources.push('package.json');
 if (existsSync(join(ROOT, 'node_modules', '.package-lock.json'))) sources.push('node_modules/.package-lock.json');

@@ -11,6 +11,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LKRUN, ROOT, TEST_ENV } from './helpers/lkrun.js';
@@ -123,13 +124,84 @@ for (const args of [['--version'], ['qemu', '--help'], ['--help']]) {
 }
 
 test('bundled: help from the manifest is the help the command modules give', async (t) => {
-  for (const args of [['qemu', '--help'], ['--help'], ['snapshot', '--help'], ['test', '--help'], ['gcp', '--help']]) {
+  const fresh = await freshBundleModule();
+  const ids = fresh.commandFiles(join(ROOT, 'dist', 'src', 'cli', 'commands')).map((f) => f.replace(/\.js$/, '').split('/'));
+  for (const args of [['--help'], ['snapshot', '--help'], ...ids.map((id) => [...id, '--help'])]) {
     const bundled = await cli(args);
     const unbundled = await cli(args, { LKRUN_BUNDLE: '0' });
     t.false(unbundled.loaded.some((u) => u.includes('/dist/bundle/')));
-    t.true(bundled.stdout.length > 200, args.join(' '));
+    t.regex(bundled.stdout, /^USAGE\n {2}\$ lkrun /m, args.join(' '));
     t.is(bundled.stdout, unbundled.stdout, args.join(' '));
   }
+});
+
+// The bundle renders help text with a stand-in for ejs (scripts/oclif-start-up.mjs).
+test('bundled: the ejs stand-in renders what ejs renders, and loads ejs only for a tag that is more than a name', async (t) => {
+  const { lazyStandIn } = (await import(pathToFileURL(join(ROOT, 'scripts', 'oclif-start-up.mjs')).href)) as {
+    lazyStandIn(name: string, requireReal: NodeJS.Require): string;
+  };
+  const requireReal = createRequire(join(ROOT, 'node_modules', '@oclif', 'core', 'lib', 'index.js'));
+  const ejs = requireReal('ejs') as { render(text: string, data: object): string };
+  let loads = 0;
+  const module = { exports: {} as typeof ejs };
+  new Function('module', 'require', lazyStandIn('ejs', requireReal))(module, (path: string) => {
+    loads++;
+    return requireReal(path);
+  });
+  const standIn = module.exports;
+  const data = { config: { bin: `lk&run<"'>`, none: undefined, zero: 0 }, command: { id: 'qemu' } };
+  const simple = [
+    'plain text',
+    'two\nlines\r\n',
+    '',
+    '$ <%= config.bin %> <%= command.id %> IMAGE',
+    '<%=config.bin%>',
+    '<%= config.none %>|<%= config.zero %>',
+    '<%= config.bin.length %>',
+  ];
+  for (const text of simple) t.is(standIn.render(text, data), ejs.render(text, data), JSON.stringify(text));
+  t.is(loads, 0, 'ejs loaded for text it was not needed for');
+  for (const text of [
+    '100%> done',
+    'a %%> b',
+    'a <%% b',
+    '<%- config.bin %>',
+    '<% if (command.id) { %>x<% } %>',
+    '<%# note %>',
+    '<%= config.bin + 1 %>',
+  ]) {
+    t.is(standIn.render(text, data), ejs.render(text, data), JSON.stringify(text));
+  }
+  t.is(loads, 1);
+  // A name the data has not is ejs's to resolve (a global, or its error).
+  t.is(standIn.render('<%= process.platform %>', data), process.platform);
+  t.throws(() => standIn.render('<%= nosuch %>', data));
+  t.throws(() => ejs.render('<%= nosuch %>', data));
+});
+
+test('bundled: command ids sort as oclif sorts them, without an ICU collator for plain ones', async (t) => {
+  const { LOCALE_SORT, PLAIN_SORT } = (await import(pathToFileURL(join(ROOT, 'scripts', 'oclif-start-up.mjs')).href)) as Record<
+    string,
+    string
+  >;
+  const sorted = (sort: string, ids: string[]) =>
+    (new Function('list', `return list${sort}`)(ids.map((id) => ({ id }))) as { id: string }[]).map((c) => c.id);
+  const fresh = await freshBundleModule();
+  const ours = fresh.commandFiles(join(ROOT, 'dist', 'src', 'cli', 'commands')).map((f) => f.replace(/\.js$/, '').replaceAll('/', ':'));
+  const odd = ['a', 'ab', 'a:b', 'a:', 'a1', 'a-b', 'A', 'b', 'é', 'ea', 'z:z', 'gc', 'gcp', 'g:cp', ''];
+  for (const ids of [ours, odd, [...ours, ...odd]]) {
+    const shuffled = [...ids].reverse();
+    t.deepEqual(sorted(PLAIN_SORT, shuffled), sorted(LOCALE_SORT, shuffled));
+  }
+  t.deepEqual(sorted(PLAIN_SORT, ['gcp', 'a:b', 'ab', 'gc']), ['a:b', 'ab', 'gc', 'gcp']);
+});
+
+test("bundled: DEBUG still reaches oclif's debug output", async (t) => {
+  const quiet = await cli(['--version']);
+  const debug = await cli(['--version'], { DEBUG: 'oclif:*' });
+  t.is(debug.code, 0, debug.stderr);
+  t.notRegex(quiet.stderr, /oclif:/);
+  t.regex(debug.stderr, /oclif:main process\.execPath/);
 });
 
 test('bundled: a command loads its own module and what it needs when it runs', async (t) => {

@@ -8,6 +8,8 @@ import type { BootOptions, PortMapping } from '../../../platforms/platform.js';
 
 export default class Gcp extends PlatformCommand {
   static override platform = 'gcp';
+  // The flags are listed, grouped, below the usage line: it need not spell them all.
+  static override usage = 'gcp [IMAGE] [FLAGS]';
   static override summary =
     'Boot a LinuxKit image on Google Compute Engine, check what its serial console says, and delete everything after';
   static override description =

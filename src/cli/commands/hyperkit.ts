@@ -6,6 +6,8 @@ import type { HyperkitExtra } from '../../../platforms/hyperkit/entry.js';
 
 export default class Hyperkit extends PlatformCommand {
   static override platform = 'hyperkit';
+  // The flags are listed, grouped, below the usage line: it need not spell them all.
+  static override usage = 'hyperkit IMAGE [FLAGS]';
   static override summary = 'Boot a LinuxKit image under HyperKit (Intel Macs) and check what its console says';
   static override description =
     `IMAGE is a NAME prefix (NAME-kernel + NAME-initrd.img + NAME-cmdline, or NAME-kernel + NAME-squashfs.img), an EFI ISO or a raw EFI disk. Flags follow \`linuxkit run hyperkit\`.

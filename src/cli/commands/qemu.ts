@@ -6,6 +6,8 @@ import type { QemuOptions } from '../../../platforms/qemu/index.js';
 
 export default class Qemu extends PlatformCommand {
   static override platform = 'qemu';
+  // The flags are listed, grouped, below the usage line: it need not spell them all.
+  static override usage = 'qemu IMAGE [FLAGS]';
   static override summary = 'Boot a LinuxKit image under QEMU (x86_64 or aarch64) and check what its console says';
   static override description =
     `IMAGE is a file (.iso, -efi.iso, raw -bios.img/-efi.img, .qcow2, .vmdk, .img.tar.gz) detected by its contents, or a prefix NAME of NAME-kernel + NAME-initrd.img (+ NAME-cmdline) or NAME-kernel + NAME-squashfs.img, as linuxkit build names them.

@@ -7,6 +7,8 @@ import { LkrunCommand } from '../base.js';
 import { imageArgs, platformFlags } from '../platform-command.js';
 
 export default class Run extends LkrunCommand {
+  // The flags are listed, grouped, below the usage line: it need not spell them all.
+  static override usage = 'run IMAGE [FLAGS]';
   static override summary = "Boot a LinuxKit image on this host's default platform and check what its console says";
   static override description =
     `Picks the platform, then runs exactly as that platform's command would: QEMU on Linux and every host but macOS; on macOS vfkit when it is in PATH (macOS 13+), else hyperkit on an Intel Mac that has it, else QEMU (with HVF when it works). The choice and its reason are printed on stderr; with --json the result's "platform" field names it.

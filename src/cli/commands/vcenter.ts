@@ -9,6 +9,8 @@ import type { VcenterExtra } from '../../../platforms/vcenter/options.js';
 
 export default class Vcenter extends PlatformCommand {
   static override platform = 'vcenter';
+  // The flags are listed, grouped, below the usage line: it need not spell them all.
+  static override usage = 'vcenter IMAGE [FLAGS]';
   static override summary = 'Boot a LinuxKit ISO on VMware vCenter (or ESXi) and check what its serial console says';
   static override description =
     `IMAGE is the ISO that boots (iso-bios or iso-efi). lkrun uploads it once to a shared datastore folder (--image-folder, under a name with its checksum; later runs reuse it), creates a VM around it (CD-ROM, a serial port written to a datastore file, a vmxnet3 NIC, optionally a thin disk), powers it on and streams the serial file as the console. On every exit path it powers the VM off, destroys it and deletes the run's files; \`lkrun gc\` finishes the job after a kill -9.

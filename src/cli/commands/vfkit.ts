@@ -7,6 +7,8 @@ import type { VfkitExtra } from '../../../platforms/vfkit/entry.js';
 
 export default class Vfkit extends PlatformCommand {
   static override platform = 'vfkit';
+  // The flags are listed, grouped, below the usage line: it need not spell them all.
+  static override usage = 'vfkit IMAGE [FLAGS]';
   static override summary = "Boot a LinuxKit image under Apple's Virtualization.framework (vfkit, macOS 13+) and check its console";
   static override description =
     `IMAGE is a NAME prefix (NAME-kernel + NAME-initrd.img + NAME-cmdline, or NAME-kernel + NAME-squashfs.img), an EFI ISO or a raw EFI disk, of the host's architecture. A gzip-compressed arm64 kernel is inflated into the state directory first (Virtualization.framework needs it uncompressed); kernel boots get console=hvc0.
