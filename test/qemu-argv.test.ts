@@ -2,6 +2,7 @@
 import './helpers/isolate.js';
 import test from 'ava';
 import { buildQemuArgs, hostForward, shellQuote, type QemuConfig } from '../platforms/qemu/argv.js';
+import { restoreArgs } from '../platforms/qemu/snapshot-boot.js';
 
 const base: QemuConfig = {
   arch: 'x86_64',
@@ -171,4 +172,22 @@ test('paths with commas: doubled inside option strings (-drive, -chardev), whole
   t.deepEqual(valuesOf(a, '-pidfile'), ['/s,1/qemu.pid']);
   const iso = args({ boot: { kind: 'cdrom', iso: '/a, b/ntpd, x.iso' } });
   t.is(valuesOf(iso, '-drive')[0], 'file=/a,, b/ntpd,, x.iso,if=none,id=cd0,media=cdrom,format=raw,readonly=on');
+});
+
+test('a restoring QEMU gets the machine without its boot files, and the saved state on fd 3', (t) => {
+  const cold = args({
+    arch: 'aarch64',
+    boot: { ...base.boot, kind: 'kernel', kernel: '/i/k', initrd: '/i/-append', cmdline: 'console=ttyAMA0' },
+  } as Partial<QemuConfig>);
+  t.true(cold.includes('-kernel') && cold.includes('-append'));
+  const restoring = restoreArgs(cold);
+  for (const option of ['-kernel', '-initrd', '-append']) t.false(restoring.includes(option), option);
+  // An initrd named like an option is dropped with its option, not taken for one.
+  t.false(restoring.includes('/i/-append'));
+  t.deepEqual(restoring.slice(-2), ['-incoming', 'fd:3']);
+  // Everything else is the cold boot's, in its order: the same machine and devices.
+  const rest = (a: string[]) =>
+    a.filter((_, i) => !['-kernel', '-initrd', '-append'].includes(a[i]!) && !['-kernel', '-initrd', '-append'].includes(a[i - 1]!));
+  t.deepEqual(restoring.slice(0, -2), rest(cold));
+  t.true(restoring.includes('-device'));
 });

@@ -26,7 +26,7 @@ import {
   openState,
   planSnapshot,
   qmpArgs,
-  RESTORE_ARGS,
+  restoreArgs,
   restoreFiles,
   restoreSnapshot,
   SNAPSHOT_MAC,
@@ -238,7 +238,7 @@ async function restoreMachine(
   const state = await openState(found);
   let proc: QemuProcess;
   try {
-    proc = startRecorded(prepared, [...prepared.args, ...qmpArgs(plan.qmpSocket), ...RESTORE_ARGS], run, [state.fd]);
+    proc = startRecorded(prepared, restoreArgs([...prepared.args, ...qmpArgs(plan.qmpSocket)]), run, [state.fd]);
   } finally {
     await state.close(); // QEMU has its own copy
   }

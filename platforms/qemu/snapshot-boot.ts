@@ -186,7 +186,25 @@ export function saveAtSnapshotPoint(
 }
 
 /** Makes QEMU load the saved state from its fd 3 (openState's file, inherited) as it starts. */
-export const RESTORE_ARGS: readonly string[] = ['-incoming', 'fd:3'];
+const RESTORE_ARGS: readonly string[] = ['-incoming', 'fd:3'];
+
+/**
+ * Options whose files QEMU copies into guest memory as it starts, which the
+ * saved state then overwrites. Loading a 27 MB arm64 kernel costs QEMU some
+ * 60 ms, a sixth of a restore; the machine, its devices and its memory are
+ * the same without them.
+ */
+const BOOT_FILE_OPTIONS = new Set(['-kernel', '-initrd', '-append', '-dtb']);
+
+/** The argv of a QEMU that restores a saved state instead of booting: `args` without the boot files, and RESTORE_ARGS. */
+export function restoreArgs(args: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (BOOT_FILE_OPTIONS.has(args[i]) && i + 1 < args.length) i++;
+    else kept.push(args[i]);
+  }
+  return [...kept, ...RESTORE_ARGS];
+}
 
 /** The saved state, opened for a restoring QEMU to inherit as its fd 3. */
 export function openState(found: StoredSnapshot): Promise<FileHandle> {
