@@ -215,7 +215,9 @@ const lines = [
       : Object.entries(r.notes ?? {})
           .map(([k, v]) => `${k} ${typeof v === 'number' ? +v.toFixed(2) : v}`)
           .join(', ');
-    return `| ${r.bench} | ${r.a} | ${r.b} | ${r.result ? fmt(r.result.ratio) : '—'} | ${r.target} | ${notes} |`;
+    // A '|' inside a cell (a shell pipeline) would end it.
+    const cells = [r.bench, r.a, r.b, r.result ? fmt(r.result.ratio) : '—', r.target, notes].map((c) => c.replaceAll('|', '\\|'));
+    return `| ${cells.join(' | ')} |`;
   }),
 ];
 process.stdout.write(lines.join('\n') + '\n');
