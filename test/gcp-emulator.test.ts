@@ -143,3 +143,24 @@ test('resumable uploads: 308 with the received range between chunks, crc32c and 
   t.is(object.crc32c, 'yZRlqg=='); // crc32c("hello world"), big-endian, base64
   await api('DELETE', '/storage/v1/b/upl/o/o1');
 });
+
+test('a completed upload session answers with its object again and never stores a second one', async (t) => {
+  t.is((await api('POST', '/storage/v1/b?project=p', { name: 'upl2' })).status, 200);
+  const start = await api('POST', '/upload/storage/v1/b/upl2/o?uploadType=resumable&name=o2', {});
+  const session = start.headers.get('location')!;
+  const send = () => fetch(session, { method: 'PUT', body: 'hello world', headers: { 'content-range': 'bytes 0-10/11' } });
+  // Two copies of the final request in flight, as a client that gave up on the first sends.
+  const [a, b] = await Promise.all([send(), send()]);
+  t.deepEqual([a.status, b.status], [200, 200]);
+  const [first, second] = (await Promise.all([a.json(), b.json()])) as Record<string, string>[];
+  t.is(second!.generation, first!.generation);
+  t.is(first!.size, '11');
+  t.is((await api('DELETE', '/storage/v1/b/upl2/o/o2')).status, 204);
+  // Sent again (or asked about) after the object was deleted: the answer is the upload's, and nothing comes back.
+  const late = await send();
+  t.is(late.status, 200);
+  t.is(((await late.json()) as Record<string, string>).generation, first!.generation);
+  const status = await fetch(session, { method: 'PUT', headers: { 'content-range': 'bytes */11' } });
+  t.is(status.status, 200);
+  t.is((await api('GET', '/storage/v1/b/upl2/o/o2')).status, 404);
+});

@@ -69,5 +69,5 @@ vm('a suite target’s own options supply the project and bucket; a guest that n
   const job = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')).jobs[0] as JobResult;
   t.is(job.status, 'failed', `${job.reason}\n${r.all}`);
   t.regex(job.reason ?? '', /service ntpd running/);
-  t.deepEqual(await emulator.leftovers(), NOTHING);
+  t.deepEqual(await emulator.leftovers(), NOTHING, r.all);
 });

@@ -39,6 +39,8 @@ interface UploadSession {
   metadata?: Record<string, string>;
   file: string;
   received: number;
+  /** Set by the request that completes the upload: the object it stored. */
+  stored?: Promise<StoredObject>;
 }
 
 type Crc32cCtor = new () => { update(data: Buffer): void; toString(): string };
@@ -221,17 +223,19 @@ export class StorageApi {
         return true;
       }
     }
+    // A completed session answers with its object, as GCS does: a client that
+    // gave up on a slow final request and sends it again (or asks how far it
+    // got) must not store a second object, perhaps after the first is deleted.
+    if (session.stored) return this.reply(res, 200, this.objectJson(await session.stored));
     // "bytes N-*/*" streams the rest in one request: its end is the end of the object.
     const total = range?.open && range.total === undefined ? session.received : range?.total;
     if (total !== undefined && session.received >= total) {
-      this.sessions.delete(id);
-      const body = await readFile(session.file);
-      await rm(session.file, { force: true });
-      return this.reply(
-        res,
-        200,
-        this.objectJson(await this.store(session.bucket, session.name, session.contentType, body.subarray(0, total), session.metadata)),
-      );
+      session.stored = (async () => {
+        const body = await readFile(session.file);
+        await rm(session.file, { force: true });
+        return this.store(session.bucket, session.name, session.contentType, body.subarray(0, total), session.metadata);
+      })();
+      return this.reply(res, 200, this.objectJson(await session.stored));
     }
     const headers: Record<string, string | number> = { 'content-length': 0 };
     if (session.received > 0) headers.range = `bytes=0-${session.received - 1}`;
