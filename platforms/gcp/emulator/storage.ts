@@ -226,7 +226,7 @@ export class StorageApi {
     // A completed session answers with its object, as GCS does: a client that
     // gave up on a slow final request and sends it again (or asks how far it
     // got) must not store a second object, perhaps after the first is deleted.
-    if (session.stored) return this.reply(res, 200, this.objectJson(await session.stored));
+    if (session.stored !== undefined) return this.reply(res, 200, this.objectJson(await session.stored));
     // "bytes N-*/*" streams the rest in one request: its end is the end of the object.
     const total = range?.open && range.total === undefined ? session.received : range?.total;
     if (total !== undefined && session.received >= total) {
