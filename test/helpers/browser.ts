@@ -54,7 +54,8 @@ export async function inspectPage<T>(
       `--user-data-dir=${profile}`,
       'about:blank',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
+    // Its own process group, so that its helper processes die with it.
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
   );
   let stderr = '';
   browser.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -140,11 +141,25 @@ export async function inspectPage<T>(
   } finally {
     clearTimeout(timeout);
     toBrowser.end();
-    browser.kill('SIGKILL');
-    await new Promise((resolve) =>
+    const exited = new Promise((resolve) =>
       browser.exitCode !== null || browser.signalCode !== null ? resolve(undefined) : browser.once('exit', resolve),
     );
-    // Chromium's helper processes may still be writing into the profile for a moment after the browser exits.
-    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    try {
+      process.kill(-browser.pid!, 'SIGKILL');
+    } catch {
+      browser.kill('SIGKILL');
+    }
+    await exited;
+    // A helper process may still be writing into the profile for a moment:
+    // rmSync's own retries only retry the last rmdir, so the whole removal is retried.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        rmSync(profile, { recursive: true, force: true });
+        break;
+      } catch (error) {
+        if (attempt >= 30) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 }
