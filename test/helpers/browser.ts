@@ -150,16 +150,22 @@ export async function inspectPage<T>(
       browser.kill('SIGKILL');
     }
     await exited;
-    // A helper process may still be writing into the profile for a moment:
-    // rmSync's own retries only retry the last rmdir, so the whole removal is retried.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        rmSync(profile, { recursive: true, force: true });
-        break;
-      } catch (error) {
-        if (attempt >= 30) throw error;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    await removeProfile(profile);
+  }
+}
+
+/**
+ * A helper process may still be writing into the profile for a moment:
+ * rmSync's own retries only repeat the last rmdir, so the whole removal is retried.
+ */
+async function removeProfile(profile: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rmSync(profile, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      if (attempt >= 30) throw error;
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }
