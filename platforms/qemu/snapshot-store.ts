@@ -2,10 +2,11 @@
 // $XDG_CACHE_HOME/lkrun/snapshots/<key>/: the migration stream
 // (uncompressed: see STATE_FILE in snapshot.ts), the console transcript up
 // to the snapshot point, the UEFI variable store when there is one, and
-// meta.json with sizes and checksums. A snapshot is written into a temporary directory and renamed
-// into place, so a reader sees a whole one or none; one whose files do not
-// match meta.json is removed, never trusted. The store is bounded in bytes:
-// the least recently used snapshots go first.
+// meta.json with sizes and checksums. A snapshot is written into a
+// temporary directory and renamed into place, so a reader sees a whole one
+// or none; one whose files do not match meta.json is removed, never
+// trusted. The store is bounded in bytes: the least recently used
+// snapshots go first.
 import { pidExists } from '../../src/core/process-identity.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';

@@ -252,7 +252,7 @@ export class ConsoleMonitor {
     clearTimeout(this.matchTimer);
     this.lastMatchAt = performance.now();
     this.decodeRaw();
-    const blocks = joinSmall(this.unmatched);
+    const blocks = this.unmatched;
     this.unmatched = [];
     this.unmatchedChars = 0;
     if (blocks.length > 0) {
@@ -448,34 +448,6 @@ export class ConsoleMonitor {
     this.stop();
     this.rejectFailure(error);
   }
-}
-
-/** Blocks are joined up to this size: fewer to search and drop, yet small enough to trim the backlog finely. */
-const JOIN_CHARS = 64 * 1024;
-
-/** Consecutive small blocks (a console read a few bytes at a time) joined into blocks of up to JOIN_CHARS; large ones stay as they are. */
-function joinSmall(blocks: string[]): string[] {
-  if (blocks.length < 2) return blocks;
-  const joined: string[] = [];
-  let group: string[] = [];
-  let chars = 0;
-  const flush = () => {
-    if (group.length > 0) joined.push(group.length === 1 ? group[0]! : group.join(''));
-    group = [];
-    chars = 0;
-  };
-  for (const block of blocks) {
-    if (block.length >= 1024) {
-      flush();
-      joined.push(block);
-      continue;
-    }
-    if (chars + block.length > JOIN_CHARS) flush();
-    group.push(block);
-    chars += block.length;
-  }
-  flush();
-  return joined;
 }
 
 /** The match with its index moved to count from the start of the whole line. */
