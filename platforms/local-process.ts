@@ -8,11 +8,12 @@
 // node:child_process rather than execa: a hypervisor is a long-lived child
 // whose streams lkrun consumes itself, and execa's first call costs some
 // 20 ms of set-up that would delay every boot.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import type { RunContext } from '../src/core/run-context.js';
+import type { OpenedFifo } from './console-fifo.js';
 import type { MachineExit } from './platform.js';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => process.platform === 'linux' && existsSync(p));
@@ -43,13 +44,23 @@ export interface StartOptions {
   what?: string;
   /** Open file descriptors handed to the child as its fds 3, 4, … (QEMU reads a saved state from one). */
   extraFds?: number[];
+  /** The child's stdout goes into this FIFO (see ./console-fifo.ts) instead of a socketpair; its child end is closed here once spawned. */
+  stdoutFifo?: OpenedFifo;
 }
 
 export function startTool(binary: string, args: string[], o: StartOptions): LocalProcess {
   const [file, ...rest] = launchCommand(binary, args);
-  const child = spawn(file!, rest, { cwd: o.cwd, detached: true, stdio: ['pipe', 'pipe', 'pipe', ...(o.extraFds ?? [])] });
+  const fifo = o.stdoutFifo;
+  let child: ChildProcess;
+  try {
+    child = spawn(file!, rest, { cwd: o.cwd, detached: true, stdio: ['pipe', fifo?.childEnd ?? 'pipe', 'pipe', ...(o.extraFds ?? [])] });
+  } finally {
+    // Only the child writes the FIFO: its exit is then the reader's end of file.
+    if (fifo) closeSync(fifo.childEnd);
+  }
   // Typed by hand: with extra fds, Node types stdio as a plain array.
-  const [stdin, stdout, stderr] = child.stdio as unknown as [Writable, Readable, Readable];
+  const [stdin, pipedStdout, stderr] = child.stdio as unknown as [Writable, Readable | null, Readable];
+  const stdout = fifo?.reader ?? pipedStdout!;
   // A write to a hypervisor that just died fails with EPIPE: the exit tells the story, never an unhandled error.
   for (const stream of [stdin, stdout, stderr]) stream.on('error', () => {});
   const pid = child.pid ?? -1;

@@ -2,7 +2,7 @@
 // user's shell would. Keys reach the guest, Ctrl-A x quits, QEMU is gone.
 import './helpers/isolate.js';
 import pty from 'node-pty';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ControlShell } from '../src/exec/control-shell.js';
@@ -27,6 +27,7 @@ withImages(x86)('[vm] on a terminal the console is attached raw; Ctrl-A x quits 
     await waitFor(() => screen.includes('lkrun-init: service ntpd running'), 150_000);
     const pid = readPidfile(state)!;
     t.true(pidAlive(pid));
+    t.true(statSync(`/proc/${pid}/fd/1`).isFIFO(), "QEMU's console output is a pipe, not a socket");
     // Typed keys reach the guest's serial port: its UART receive counter,
     // read through the image's control shell, grows by what was typed.
     const socket = connect(join(state, 'control.sock'));
@@ -49,6 +50,11 @@ withImages(x86)('[vm] on a terminal the console is attached raw; Ctrl-A x quits 
     t.is(exitCode, 0);
     t.regex(screen, /lkrun: qemu ntpd \(kernel\+initrd, x86_64, tcg\): passed in [\d.]+s \(quit\)/);
     t.false(pidAlive(pid));
+    t.deepEqual(
+      readdirSync(state).filter((f) => f.endsWith('.fifo')),
+      [],
+      'no console FIFO is left in a kept state directory',
+    );
   } finally {
     term.kill();
   }

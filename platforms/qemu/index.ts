@@ -16,6 +16,7 @@ import { QEMU_CAPABILITIES } from './capabilities.js';
 import { chooseAccel, type Accel, type AccelChoice, type AccelDecision } from './accel.js';
 import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './argv.js';
 import { findFirmware, firmwareFromFlag } from './firmware.js';
+import { consoleFifos, type ConsoleFifos } from '../console-fifo.js';
 import { launchCommand, type QemuProcess, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
 import { superviseQemu, type BootKind } from './supervisor.js';
@@ -144,14 +145,27 @@ export class QemuPlatform implements Platform<QemuOptions> {
   }
 
   async boot(image: Image, options: QemuOptions, run: RunContext): Promise<Machine> {
+    // Made while the run prepares: the console's FIFO must not delay QEMU's start.
+    const fifos = consoleFifos(run.stateDir);
+    run.defer('remove console FIFOs', () => fifos.dispose());
     const prepared = await this.prepare(image, options, run);
     for (const action of prepared.setup) await performAction(action);
-    if (!options.snapshot) return machineFrom(prepared, options, run, supervise(prepared, options, run, []));
-    return bootFromSnapshot(prepared, options, options.snapshot, image.name, run);
+    await fifos.ready;
+    const starting: Starting = { prepared, run, fifos };
+    if (!options.snapshot) return machineFrom(prepared, options, run, supervise(starting, options, []));
+    return bootFromSnapshot(starting, options, options.snapshot, image.name);
   }
 }
 
-function supervise(prepared: PreparedQemu, options: QemuOptions, run: RunContext, extraArgs: string[]): SupervisedQemu {
+/** What every QEMU start of one boot shares. */
+interface Starting {
+  prepared: PreparedQemu;
+  run: RunContext;
+  fifos: ConsoleFifos;
+}
+
+function supervise(starting: Starting, options: QemuOptions, extraArgs: string[]): SupervisedQemu {
+  const { prepared, run } = starting;
   const argsFor = (accel: Accel) => [
     ...(accel === prepared.accel.accel ? prepared.args : buildQemuArgs({ ...prepared.config, accel })),
     ...extraArgs,
@@ -159,14 +173,14 @@ function supervise(prepared: PreparedQemu, options: QemuOptions, run: RunContext
   return superviseQemu({
     decision: prepared.accel,
     bootKind: bootKind(prepared.config),
-    start: (accel) => startRecorded(prepared, argsFor(accel), run),
+    start: (accel) => startRecorded(starting, argsFor(accel)),
     stop: (stopped) => stopRecorded(stopped, run),
     log: (line) => (options.log ?? run.log.bind(run))(line),
   });
 }
 
-function startRecorded(prepared: PreparedQemu, args: string[], run: RunContext, extraFds?: number[]): QemuProcess {
-  const started = startQemu(prepared.binary, args, { cwd: run.stateDir, extraFds });
+function startRecorded({ prepared, run, fifos }: Starting, args: string[], extraFds?: number[]): QemuProcess {
+  const started = startQemu(prepared.binary, args, { cwd: run.stateDir, extraFds, stdoutFifo: fifos.take() });
   if (started.pid > 0) run.ledger.addProcess(started.pid, `${prepared.binary} (${run.id})`);
   return started;
 }
@@ -182,13 +196,8 @@ async function stopRecorded(qemu: QemuProcess, run: RunContext): Promise<void> {
  * snapshot point. A snapshot that fails to restore is removed: this run then
  * boots cold and makes a new one.
  */
-async function bootFromSnapshot(
-  prepared: PreparedQemu,
-  options: QemuOptions,
-  request: SnapshotRequest,
-  label: string,
-  run: RunContext,
-): Promise<Machine> {
+async function bootFromSnapshot(starting: Starting, options: QemuOptions, request: SnapshotRequest, label: string): Promise<Machine> {
+  const { prepared, run } = starting;
   const log = options.log ?? run.log.bind(run);
   const plan = await planSnapshot(request, prepared.binary, prepared.config, prepared.args, prepared.setup, run.stateDir);
   let found = plan.found;
@@ -200,7 +209,7 @@ async function bootFromSnapshot(
   }
   if (found) {
     try {
-      return await restoreMachine(found, plan, prepared, options, run);
+      return await restoreMachine(found, plan, starting, options);
     } catch (error) {
       log(`lkrun: snapshot ${plan.key} could not be restored (${(error as Error).message}); it is removed, and this run boots cold`);
       await plan.store.remove(plan.key);
@@ -213,7 +222,7 @@ async function bootFromSnapshot(
     await r?.();
   };
   run.defer('release snapshot lock', releaseOnce);
-  const qemu = supervise(prepared, options, run, qmpArgs(plan.qmpSocket));
+  const qemu = supervise(starting, options, qmpArgs(plan.qmpSocket));
   const console = saveAtSnapshotPoint(
     qemu.console,
     plan,
@@ -227,18 +236,13 @@ async function bootFromSnapshot(
   return machineFrom(prepared, options, run, qemu, { console, info: { snapshot: { key: plan.key, restored: false } } });
 }
 
-async function restoreMachine(
-  found: StoredSnapshot,
-  plan: SnapshotPlan,
-  prepared: PreparedQemu,
-  options: QemuOptions,
-  run: RunContext,
-): Promise<Machine> {
+async function restoreMachine(found: StoredSnapshot, plan: SnapshotPlan, starting: Starting, options: QemuOptions): Promise<Machine> {
+  const { prepared, run } = starting;
   const replayed = await restoreFiles(found, prepared.config);
   const state = await openState(found);
   let proc: QemuProcess;
   try {
-    proc = startRecorded(prepared, restoreArgs([...prepared.args, ...qmpArgs(plan.qmpSocket)]), run, [state.fd]);
+    proc = startRecorded(starting, restoreArgs([...prepared.args, ...qmpArgs(plan.qmpSocket)]), [state.fd]);
   } finally {
     await state.close(); // QEMU has its own copy
   }
