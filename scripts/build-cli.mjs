@@ -19,6 +19,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Plugin } from '@oclif/core';
 import { commandFiles, inputsRecord } from '../bin/fresh-bundle.js';
+import { rewriteBuiltinImports } from './builtin-modules.mjs';
 import { EDITED_OCLIF_FILE, editOclif, LAZY, lazyStandIn } from './oclif-start-up.mjs';
 import { build } from 'esbuild';
 
@@ -100,11 +101,19 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   plugins: [bundleKnownPackages],
-  // oclif is CommonJS: its require() calls need a require in ESM chunks.
+  // oclif is CommonJS: its require() calls need a require in ESM chunks. The
+  // banner is the line rewriteBuiltinImports adds its declarations to.
   banner: {
-    js: "import { createRequire as __lkrunCreateRequire } from 'node:module'; const require = __lkrunCreateRequire(import.meta.url);",
+    js: "const require=globalThis.process.getBuiltinModule('node:module').createRequire(import.meta.url);",
   },
 });
+
+// Node's modules taken with process.getBuiltinModule rather than imported (see builtin-modules.mjs).
+for (const file of Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'))) {
+  const path = join(ROOT, file);
+  const { source } = await rewriteBuiltinImports(readFileSync(path, 'utf8'));
+  writeFileSync(path, source);
+}
 
 // oclif's root for the bundle: the same CLI, with commands and hooks pointing at the bundled modules.
 writeFileSync(
