@@ -9,18 +9,18 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { consoleFifos } from '../platforms/console-fifo.js';
+import { makeFifo, openFifo } from '../platforms/console-fifo.js';
 
 const [marker, command] = process.argv.slice(2);
 if (!marker || !command) throw new Error('usage: pipe-reader MARKER COMMAND');
+// One FIFO, made before the command starts (lkrun makes its own while it prepares).
 const dir = mkdtempSync(join(tmpdir(), 'lkrun-pipe-reader-'));
-const fifos = consoleFifos(dir);
-await fifos.ready;
-const fifo = fifos.take();
+const path = join(dir, 'console.fifo');
+const fifo = (await makeFifo(path)) ? openFifo(path) : undefined;
+rmSync(dir, { recursive: true, force: true });
 if (!fifo) throw new Error('pipe-reader: mkfifo failed');
 const child = spawn('sh', ['-c', `exec ${command}`], { stdio: ['ignore', fifo.childEnd, 'ignore'] });
 closeSync(fifo.childEnd);
-void fifos.dispose().then(() => rmSync(dir, { recursive: true, force: true }));
 let tail = '';
 fifo.reader.on('data', (chunk: Buffer) => {
   tail = (tail + chunk.toString('latin1')).slice(-(marker.length + 4096));

@@ -37,7 +37,7 @@ export function consoleFifos(dir: string): ConsoleFifos {
   let making: Promise<void>;
   const makeNext = (): Promise<void> => {
     const path = join(dir, `console-${++counter}.fifo`);
-    making = mkfifo(path).then((ok) => {
+    making = makeFifo(path).then((ok) => {
       if (!ok) return;
       if (disposed) removeQuietly(path);
       else made = path;
@@ -81,7 +81,8 @@ export function openFifo(path: string): OpenedFifo | undefined {
   }
 }
 
-function mkfifo(path: string): Promise<boolean> {
+/** Makes a FIFO at `path` (mode 600) with mkfifo(1); false when that fails. */
+export function makeFifo(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn('mkfifo', ['-m', '600', path], { stdio: 'ignore' });
     child.once('error', () => resolve(false));

@@ -54,6 +54,9 @@ export function startTool(binary: string, args: string[], o: StartOptions): Loca
   let child: ChildProcess;
   try {
     child = spawn(file!, rest, { cwd: o.cwd, detached: true, stdio: ['pipe', fifo?.childEnd ?? 'pipe', 'pipe', ...(o.extraFds ?? [])] });
+  } catch (error) {
+    fifo?.reader.destroy();
+    throw error;
   } finally {
     // Only the child writes the FIFO: its exit is then the reader's end of file.
     if (fifo) closeSync(fifo.childEnd);

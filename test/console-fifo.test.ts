@@ -4,7 +4,7 @@
 // is left in the state directory.
 import './helpers/isolate.js';
 import test from 'ava';
-import { closeSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { consoleFifos } from '../platforms/console-fifo.js';
@@ -15,7 +15,6 @@ const onLinux = process.platform === 'linux' ? test : test.skip;
 
 function stateDir(t: { teardown: (f: () => void) => void }): string {
   const dir = tempDir('lkrun-fifo-');
-  mkdirSync(dir, { recursive: true });
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
@@ -89,7 +88,7 @@ onLinux('FIFOs are made ahead, one per start, unlinked once opened; dispose remo
 });
 
 onLinux('a FIFO that cannot be made (no such directory) means no FIFO, never an error', async (t) => {
-  const fifos = consoleFifos(join(tempDir('lkrun-fifo-'), 'missing', 'dir'));
+  const fifos = consoleFifos(join(stateDir(t), 'missing', 'dir'));
   await fifos.ready;
   t.is(fifos.take(), undefined);
   await fifos.dispose();
