@@ -36,6 +36,7 @@ export function consoleFifos(dir: string): ConsoleFifos {
   let disposed = false;
   let making: Promise<void>;
   const makeNext = (): Promise<void> => {
+    if (disposed) return Promise.resolve();
     const path = join(dir, `console-${++counter}.fifo`);
     making = makeFifo(path).then((ok) => {
       if (!ok) return;
@@ -50,7 +51,8 @@ export function consoleFifos(dir: string): ConsoleFifos {
       const path = made;
       made = undefined;
       if (!path) return undefined;
-      void makeNext();
+      // Once the caller's start is under way: spawning mkfifo takes milliseconds.
+      making = new Promise((resolve) => setImmediate(() => void makeNext().then(resolve)));
       return openFifo(path);
     },
     async dispose() {

@@ -46,24 +46,49 @@ export interface StartOptions {
   extraFds?: number[];
   /** The child's stdout goes into this FIFO (see ./console-fifo.ts) instead of a socketpair; its child end is closed here once spawned. */
   stdoutFifo?: OpenedFifo;
+  /** A process already running this very command (./early-start.ts), taken over instead of spawning one. */
+  adopt?: AdoptedProcess;
+}
+
+/** A running child started by spawnTool, and where its stdout is read. */
+export interface AdoptedProcess {
+  child: ChildProcess;
+  stdout: Readable;
+}
+
+/**
+ * Spawns `argv` (from launchCommand) the one way every hypervisor starts: in
+ * its own process group, stdin and stderr piped, stdout to `stdout` (a FIFO's
+ * end, or a pipe), then `extraFds` as fds 3, 4, ….
+ */
+export function spawnTool(
+  argv: readonly string[],
+  cwd: string | undefined,
+  stdout: number | 'pipe',
+  extraFds: number[] = [],
+): ChildProcess {
+  const [file, ...rest] = argv;
+  return spawn(file!, rest, { cwd, detached: true, stdio: ['pipe', stdout, 'pipe', ...extraFds] });
 }
 
 export function startTool(binary: string, args: string[], o: StartOptions): LocalProcess {
-  const [file, ...rest] = launchCommand(binary, args);
   const fifo = o.stdoutFifo;
   let child: ChildProcess;
-  try {
-    child = spawn(file!, rest, { cwd: o.cwd, detached: true, stdio: ['pipe', fifo?.childEnd ?? 'pipe', 'pipe', ...(o.extraFds ?? [])] });
-  } catch (error) {
-    fifo?.reader.destroy();
-    throw error;
-  } finally {
-    // Only the child writes the FIFO: its exit is then the reader's end of file.
-    if (fifo) closeSync(fifo.childEnd);
+  if (o.adopt) child = o.adopt.child;
+  else {
+    try {
+      child = spawnTool(launchCommand(binary, args), o.cwd, fifo?.childEnd ?? 'pipe', o.extraFds);
+    } catch (error) {
+      fifo?.reader.destroy();
+      throw error;
+    } finally {
+      // Only the child writes the FIFO: its exit is then the reader's end of file.
+      if (fifo) closeSync(fifo.childEnd);
+    }
   }
   // Typed by hand: with extra fds, Node types stdio as a plain array.
   const [stdin, pipedStdout, stderr] = child.stdio as unknown as [Writable, Readable | null, Readable];
-  const stdout = fifo?.reader ?? pipedStdout!;
+  const stdout = o.adopt?.stdout ?? fifo?.reader ?? pipedStdout!;
   // A write to a hypervisor that just died fails with EPIPE: the exit tells the story, never an unhandled error.
   for (const stream of [stdin, stdout, stderr]) stream.on('error', () => {});
   const pid = child.pid ?? -1;
@@ -117,7 +142,8 @@ export function startTool(binary: string, args: string[], o: StartOptions): Loca
   return proc;
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals the process group `pid` leads (a hypervisor and the helpers it forked), else the process alone. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   if (pid <= 0) return;
   try {
     process.kill(-pid, signal);

@@ -7,6 +7,7 @@ import type { Arch, Image, ImageFormat } from '../src/image/types.js';
 import type { Reaper } from '../src/core/ledger.js';
 import type { RunContext } from '../src/core/run-context.js';
 import type { Networking } from '../src/core/specs.js';
+import type { EarlyStartSlot } from './early-start.js';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -41,6 +42,12 @@ export interface BootOptions {
   data?: Buffer;
   /** Present a graphical console instead of a serial one, when the platform has one. */
   gui?: boolean;
+  /**
+   * The command line's early start (./early-start.ts), for the run the CLI
+   * drives: a local platform adopts the process started before lkrun loaded,
+   * or stops it, and remembers its own launch for the next identical run.
+   */
+  earlyStart?: EarlyStartSlot;
 }
 
 export interface Capabilities {

@@ -84,6 +84,8 @@ const result = await build({
   absWorkingDir: ROOT,
   entryPoints: [
     { in: MAIN, out: 'main' },
+    // bin/run.js loads it first; shared chunks make it the same module instance the commands use.
+    { in: join(ROOT, 'dist', 'platforms', 'early-start.js'), out: 'early-start' },
     ...commands.map((f) => ({ in: join(commandsDir, f), out: `commands/${f.replace(/\.[cm]?js$/, '')}` })),
     ...hookEntries,
   ],

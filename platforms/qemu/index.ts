@@ -1,7 +1,6 @@
 // The QEMU adapter: x86_64 and aarch64 guests, every LinuxKit image format
 // QEMU can boot, KVM/HVF when they really work and TCG otherwise.
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -12,11 +11,13 @@ import type { RunContext } from '../../src/core/run-context.js';
 import type { Networking } from '../../src/core/specs.js';
 import type { BootOptions, Capabilities, Machine, Plan, Platform } from '../platform.js';
 import { findInPath } from '../../src/core/find-in-path.js';
+import { stableMacAddress } from '../../src/core/mac-address.js';
 import { QEMU_CAPABILITIES } from './capabilities.js';
 import { chooseAccel, type Accel, type AccelChoice, type AccelDecision } from './accel.js';
 import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './argv.js';
 import { findFirmware, firmwareFromFlag } from './firmware.js';
 import { consoleFifos, type ConsoleFifos } from '../console-fifo.js';
+import { type AdoptedProcess, signalGroup } from '../local-process.js';
 import { launchCommand, type QemuProcess, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
 import { superviseQemu, type BootKind } from './supervisor.js';
@@ -130,7 +131,7 @@ export class QemuPlatform implements Platform<QemuOptions> {
       dataIso,
       networking: options.networking,
       publish: options.publish,
-      mac: options.snapshot ? SNAPSHOT_MAC : macAddress(state),
+      mac: options.snapshot ? SNAPSHOT_MAC : stableMacAddress(state),
       controlSocket: options.control === false ? undefined : controlSocketPath(state, run.id),
       pidfile: join(state, 'qemu.pid'),
       name: run.id,
@@ -150,9 +151,29 @@ export class QemuPlatform implements Platform<QemuOptions> {
     run.defer('remove console FIFOs', () => fifos.dispose());
     const prepared = await this.prepare(image, options, run);
     for (const action of prepared.setup) await performAction(action);
-    await fifos.ready;
-    const starting: Starting = { prepared, run, fifos };
-    if (!options.snapshot) return machineFrom(prepared, options, run, supervise(starting, options, []));
+    const early = options.earlyStart;
+    // A snapshot boot starts QEMU its own way: an early start never matches it.
+    const adopted = run.signal.aborted ? undefined : await early?.claim(options.snapshot ? undefined : prepared.argv, run.stateDir);
+    // Only a launch that needs nothing made first can start before lkrun has loaded.
+    if (early && !adopted && !options.snapshot && prepared.setup.length === 0) {
+      early.remember({
+        argv: prepared.argv,
+        cwd: run.stateDir,
+        runId: run.id,
+        stateDir: run.stateDir,
+        mac: prepared.config.mac,
+        inputs: imageFiles(image),
+      });
+    }
+    if (!adopted) await fifos.ready;
+    // Interrupted while preparing: the run is being torn down, and a QEMU started now would outlive it.
+    // (An adopted one was claimed in this same turn of the event loop, after the same check.)
+    run.signal.throwIfAborted();
+    const starting: Starting = { prepared, run, fifos, adopted };
+    if (!options.snapshot) {
+      const info = early ? { startedEarly: adopted !== undefined } : undefined;
+      return machineFrom(prepared, options, run, supervise(starting, options, []), { info });
+    }
     return bootFromSnapshot(starting, options, options.snapshot, image.name);
   }
 }
@@ -162,6 +183,8 @@ interface Starting {
   prepared: PreparedQemu;
   run: RunContext;
   fifos: ConsoleFifos;
+  /** The early-started QEMU running prepared.argv: the first start takes it over. */
+  adopted?: AdoptedProcess;
 }
 
 function supervise(starting: Starting, options: QemuOptions, extraArgs: string[]): SupervisedQemu {
@@ -179,8 +202,17 @@ function supervise(starting: Starting, options: QemuOptions, extraArgs: string[]
   });
 }
 
-function startRecorded({ prepared, run, fifos }: Starting, args: string[], extraFds?: number[]): QemuProcess {
-  const started = startQemu(prepared.binary, args, { cwd: run.stateDir, extraFds, stdoutFifo: fifos.take() });
+function startRecorded(starting: Starting, args: string[], extraFds?: number[]): QemuProcess {
+  const { prepared, run, fifos } = starting;
+  let adopt = starting.adopted;
+  starting.adopted = undefined;
+  // It runs prepared.args, which the first start always is; anything else must not find it running.
+  if (adopt && (extraFds || args.length !== prepared.args.length || args.some((a, i) => a !== prepared.args[i]))) {
+    signalGroup(adopt.child.pid ?? -1, 'SIGKILL');
+    adopt.stdout.destroy();
+    adopt = undefined;
+  }
+  const started = startQemu(prepared.binary, args, { cwd: run.stateDir, extraFds, stdoutFifo: adopt ? undefined : fifos.take(), adopt });
   if (started.pid > 0) run.ledger.addProcess(started.pid, `${prepared.binary} (${run.id})`);
   return started;
 }
@@ -412,24 +444,9 @@ function sniffDiskFormat(path: string): string {
   return isQcow2(head) ? 'qcow2' : 'raw';
 }
 
-/** A stable MAC per state directory, as linuxkit keeps one in <state>/mac-addr. */
-function macAddress(state: string): string {
-  const file = join(state, 'mac-addr');
-  try {
-    const saved = readFileSync(file, 'utf8').trim();
-    if (/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(saved)) return saved;
-  } catch {
-    // first run in this state directory
-  }
-  const bytes = randomBytes(6);
-  bytes[0] = (bytes[0]! & 0xfe) | 0x02; // unicast, locally administered
-  const mac = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
-  try {
-    writeFileSync(file, mac + '\n');
-  } catch {
-    // dry run in a state dir that is not there yet
-  }
-  return mac;
+/** The files an image is made of, whose change changes a launch. */
+function imageFiles(image: Image): string[] {
+  return Object.values(image.files).filter((f): f is string => typeof f === 'string');
 }
 
 // Unix socket paths are limited to ~104 bytes; a deep --state dir falls back to /tmp.

@@ -2,7 +2,7 @@
 // QEMU runs with -no-reboot: exit status 0 is the guest powering off (or
 // rebooting), anything else is QEMU failing.
 import type { OpenedFifo } from '../console-fifo.js';
-import { type LocalProcess, startTool } from '../local-process.js';
+import { type AdoptedProcess, type LocalProcess, startTool } from '../local-process.js';
 
 export { launchCommand } from '../local-process.js';
 
@@ -12,12 +12,13 @@ export type QemuProcess = Pick<LocalProcess, 'pid' | 'stdin' | 'stdout' | 'exite
 export function startQemu(
   binary: string,
   args: string[],
-  options: { cwd?: string; extraFds?: number[]; stdoutFifo?: OpenedFifo } = {},
+  options: { cwd?: string; extraFds?: number[]; stdoutFifo?: OpenedFifo; adopt?: AdoptedProcess } = {},
 ): QemuProcess {
   return startTool(binary, args, {
     cwd: options.cwd,
     extraFds: options.extraFds,
     stdoutFifo: options.stdoutFifo,
+    adopt: options.adopt,
     classify: (code) => (code === 0 ? 'poweroff' : 'crashed'),
   });
 }

@@ -13,6 +13,7 @@ import { runSession, type SessionOptions, type SessionResult } from '../run/sess
 import type { Image } from '../image/types.js';
 import type { BootOptions, CommonLaunchOptions } from '../../platforms/platform.js';
 import { platformEntry } from '../../platforms/registry.js';
+import { takeEarlyStart } from '../../platforms/early-start.js';
 
 export interface DriveOptions {
   /** The registry name of the platform. */
@@ -41,6 +42,8 @@ export async function drive(d: DriveOptions): Promise<number> {
     return code;
   };
 
+  // What bin/run.js started before lkrun loaded, if anything; only a run on a fresh state directory may use it.
+  let early = takeEarlyStart();
   let prepared: Awaited<ReturnType<DriveOptions['prepare']>>;
   let options: BootOptions;
   try {
@@ -50,10 +53,15 @@ export async function drive(d: DriveOptions): Promise<number> {
     options = await entry.options(prepared.options);
     if (interrupted.aborted) throw interrupted.reason;
   } catch (error) {
+    early?.abandonNow();
     return fail(error);
   }
+  if (early && (prepared.stateDir || d.keepState || d.dryRun)) {
+    early.abandonNow();
+    early = undefined;
+  }
 
-  const run = new Run({ label: d.label, stateDir: prepared.stateDir, keepState: d.keepState, log: say });
+  const run = new Run({ label: d.label, stateDir: prepared.stateDir, keepState: d.keepState, log: say, reserved: early?.take() });
   const onInterrupt = () => run.interrupt(interrupted.reason as Error);
   if (interrupted.aborted) onInterrupt();
   interrupted.addEventListener('abort', onInterrupt, { once: true });
@@ -64,6 +72,14 @@ export async function drive(d: DriveOptions): Promise<number> {
   try {
     await collectGarbage(undefined, { localOnly: true }).catch(() => []);
     await run.prepare();
+    if (early) {
+      const slot = early;
+      options = { ...options, earlyStart: slot };
+      run.defer('stop the early start', async () => {
+        await slot.discard();
+        await slot.settled();
+      });
+    }
     const platform = await platformEntry(d.platform).create();
     if (d.dryRun) {
       const plan = await platform.plan(prepared.image, options, run);

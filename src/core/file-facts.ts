@@ -5,6 +5,7 @@
 // inode, size and the modification and change times in nanoseconds: the
 // change time moves on every write and cannot be set back, so a file
 // rewritten in place under its old mtime still counts as changed.
+import type { BigIntStats } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { cacheDir } from './xdg.js';
@@ -65,7 +66,11 @@ export class FileFacts {
 }
 
 async function identity(path: string): Promise<string> {
-  const st = await stat(path, { bigint: true });
+  return fileIdentity(path, await stat(path, { bigint: true }));
+}
+
+/** What makes `path` the same file: unchanged while this string is. */
+export function fileIdentity(path: string, st: BigIntStats): string {
   return `${path}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`;
 }
 

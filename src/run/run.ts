@@ -4,12 +4,12 @@
 // multistep: each resource registers its own cleanup the moment it exists,
 // and each cleanup is told why the run ends and how long it may take.
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadInputError, InterruptedError } from '../core/errors.js';
 import { describeResources, Ledger } from '../core/ledger.js';
 import type { CleanupFn, CleanupOptions, RunContext, RunOutcome } from '../core/run-context.js';
 import { newRunId } from '../core/run-id.js';
+import { runtimeDir } from '../core/xdg.js';
 
 interface CleanupStep {
   name: string;
@@ -27,6 +27,8 @@ export interface RunOptions {
   /** Where ledgers live; defaults to the user's state directory. */
   ledgerDir?: string;
   log?: (line: string) => void;
+  /** An id, state directory and ledger made before the run (platforms/early-start.ts): the run takes them over. */
+  reserved?: { id: string; stateDir: string; ledger: Ledger };
 }
 
 const DEFAULT_CLEANUP_MS = 30_000;
@@ -51,8 +53,8 @@ export class Run implements RunContext {
   private _stateDir?: string;
 
   constructor(private readonly options: RunOptions) {
-    this.id = newRunId(options.label);
-    this.ledger = new Ledger(this.id, options.ledgerDir);
+    this.id = options.reserved?.id ?? newRunId(options.label);
+    this.ledger = options.reserved?.ledger ?? new Ledger(this.id, options.ledgerDir);
     live.add(this);
   }
 
@@ -75,26 +77,35 @@ export class Run implements RunContext {
       const left = await this.ledger.close();
       if (left.length) this.log(`lkrun: left behind (run \`lkrun gc\` to retry): ${describeResources(left)}`);
     });
-    if (this.options.stateDir) {
+    const reserved = this.options.reserved;
+    if (reserved) {
+      // Made, and in the ledger, before the run was.
+      this._stateDir = reserved.stateDir;
+      this.removeOnTeardown(reserved.stateDir);
+    } else if (this.options.stateDir) {
       const dir = this.options.stateDir;
       const existing = await stat(dir).catch(() => undefined);
       if (existing && !existing.isDirectory()) throw new BadInputError(`--state ${dir}: not a directory`);
       await mkdir(dir, { recursive: true });
       this._stateDir = dir;
     } else {
-      const base = join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), 'lkrun');
+      const base = runtimeDir();
       await mkdir(base, { recursive: true, mode: 0o700 });
       const dir = await mkdtemp(join(base, `${this.id}-`));
       this._stateDir = dir;
       if (!this.options.keepState) {
         this.ledger.addDirectory(dir);
-        this.defer('remove state directory', async () => {
-          await rm(dir, { recursive: true, force: true });
-          this.ledger.drop(`dir:${dir}`);
-        });
+        this.removeOnTeardown(dir);
       }
     }
     return this;
+  }
+
+  private removeOnTeardown(dir: string): void {
+    this.defer('remove state directory', async () => {
+      await rm(dir, { recursive: true, force: true });
+      this.ledger.drop(`dir:${dir}`);
+    });
   }
 
   /** Registers a cleanup step; steps run in reverse order of registration. */

@@ -9,7 +9,7 @@
 //   POST   /_emulator/faults      arm faults (see faults.ts); DELETE clears them
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { runtimeDir } from '../../../src/core/xdg.js';
 import { join } from 'node:path';
 import { ApiError, sendError, sendJson } from './api-error.js';
 import { ComputeApi } from './compute.js';
@@ -48,7 +48,7 @@ export class GcpEmulator {
   }
 
   async start(): Promise<this> {
-    const base = join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), 'lkrun');
+    const base = runtimeDir();
     await mkdir(base, { recursive: true, mode: 0o700 });
     this.dir = await mkdtemp(join(base, 'gcp-emulator-'));
     const baseUrl = () => this.url;
