@@ -91,23 +91,32 @@ const peaks: Record<string, number> = {};
 for (const arch of ['x86_64', 'aarch64'] as const) {
   const image = join(IMAGES, arch, 'ntpd');
   await bench(
-    { bench: `boot-to-ready ${arch}`, a: 'lkrun qemu IMAGE -e READY --until-expect', b: 'raw QEMU, same argv', target: '≤ 1.05' },
+    {
+      bench: `boot-to-ready ${arch}`,
+      a: 'lkrun qemu IMAGE -e READY --until-expect (after a first run)',
+      b: 'raw QEMU, same argv',
+      target: '≤ 1.05',
+    },
     async () => {
       const raw = await rawQemuCommand(image);
       let peak = 0;
-      const result = await pairs(
-        N,
-        async () => {
-          const t = await timeUntilLine(...lkrun('qemu', image, '-e', READY, '--until-expect', '-q'), 'passed in', ENV);
-          peak = Math.max(peak, t.peakRssKiB);
-          return t.ms;
-        },
-        async () => (await timeUntilLine('sh', ['-c', `exec ${raw}`], READY, ENV)).ms,
-      );
+      const boot = async () => {
+        const t = await timeUntilLine(...lkrun('qemu', image, '-e', READY, '--until-expect', '-q'), 'passed in', ENV);
+        peak = Math.max(peak, t.peakRssKiB);
+        return t.ms;
+      };
+      // The first run of a command line has no remembered launch, so its QEMU cannot start early: shown, not paired.
+      const first = await boot();
+      const result = await pairs(N, boot, async () => (await timeUntilLine('sh', ['-c', `exec ${raw}`], READY, ENV)).ms);
       peaks[`1 job ${arch}`] = peak;
       return {
         result,
-        notes: { 'lkrun s': result.a.median / 1000, 'raw s': result.b.median / 1000, 'peak RSS MiB': Math.round(peak / 1024) },
+        notes: {
+          'lkrun s': result.a.median / 1000,
+          'raw s': result.b.median / 1000,
+          'first run s': Math.round(first) / 1000,
+          'peak RSS MiB': Math.round(peak / 1024),
+        },
       };
     },
   );

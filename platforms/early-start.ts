@@ -16,10 +16,11 @@
 // until it is gone (ports, disk locks), before the run starts its own. A
 // stale plan costs a wasted start, never a different machine. The early
 // process is in the reserved run's ledger and dies with lkrun (setpriv
-// --pdeathsig, and a kill on exit); a reservation no run took is removed on
-// exit. LKRUN_EARLY_START=0 turns all of it off.
+// --pdeathsig, a kill on exit, and a signal before the CLI took over waits
+// until it is gone); a reservation no run took is removed on exit.
+// LKRUN_EARLY_START=0 turns all of it off.
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ import { cacheDir, runtimeDir } from '../src/core/xdg.js';
 import { makeFifo, openFifo } from './console-fifo.js';
 import { type AdoptedProcess, signalGroup, spawnTool } from './local-process.js';
 
-const PLAN_VERSION = 1;
+const PLAN_VERSION = 2;
 /** Plans kept (least recently used dropped first): one per distinct command line. */
 const MAX_PLANS = 64;
 /** An early process no run claimed by then is stopped: its run is stuck before the start or went elsewhere. */
@@ -50,6 +51,8 @@ interface LaunchPlan {
   runId: string;
   argv: string[];
   cwd: string;
+  /** Files opened for reading as the process's fds 3, 4, … (a snapshot's state). */
+  fds: string[];
   /** fileIdentity() of each input when the plan was made. */
   inputs: string[];
 }
@@ -68,9 +71,22 @@ export interface EarlyStartSlot {
    * running; otherwise (or `argv` undefined) it is stopped, and gone, and the
    * result is undefined.
    */
-  claim(argv: readonly string[] | undefined, cwd: string): Promise<AdoptedProcess | undefined>;
+  claim(argv: readonly string[] | undefined, cwd: string, fds?: readonly string[]): Promise<AdoptedProcess | undefined>;
   /** Remembers this run's launch so that the same command line starts it early next time. */
-  remember(launch: { argv: readonly string[]; cwd: string; runId: string; stateDir: string; mac?: string; inputs: string[] }): void;
+  remember(launch: Launch): void;
+}
+
+/** A run's launch as it happened: the run's own id, state directory and MAC are made placeholders. */
+export interface Launch {
+  argv: readonly string[];
+  cwd: string;
+  /** Files given as fds 3, 4, …, opened for reading. */
+  fds?: readonly string[];
+  runId: string;
+  stateDir: string;
+  mac?: string;
+  /** Files the launch depends on besides those its argv names. */
+  inputs: string[];
 }
 
 interface Early {
@@ -78,6 +94,7 @@ interface Early {
   stdout: Socket;
   argv: string[];
   cwd: string;
+  fds: string[];
   gone: Promise<void>;
 }
 
@@ -113,14 +130,17 @@ export class EarlyStart implements EarlyStartSlot {
     const fifoPath = join(stateDir, 'console-0.fifo');
     const fifo = (await makeFifo(fifoPath)) ? openFifo(fifoPath) : undefined;
     if (!fifo) return; // a FIFO is what a run's own start would use: no early start without one
+    const fds: number[] = [];
     let child: ChildProcess;
     try {
-      child = spawnTool(argv, cwd, fifo.childEnd);
+      for (const path of plan.fds) fds.push(openSync(path, 'r'));
+      child = spawnTool(argv, cwd, fifo.childEnd, fds);
     } catch {
       fifo.reader.destroy();
       return;
     } finally {
-      closeSync(fifo.childEnd); // the child holds its copy
+      // The child holds its copies.
+      for (const fd of [fifo.childEnd, ...fds]) closeSync(fd);
     }
     const stdout = fifo.reader as Socket;
     // Nothing waits for it yet: it must not keep a lkrun that ends early alive, nor fail it.
@@ -133,7 +153,7 @@ export class EarlyStart implements EarlyStartSlot {
       stream?.unref();
     }
     child.unref();
-    this.early = { child, stdout, argv, cwd, gone };
+    this.early = { child, stdout, argv, cwd, fds: plan.fds, gone };
     if (child.pid) ledger.addProcess(child.pid, `${argv.find((a) => a.includes('qemu-system')) ?? argv[0]} (${id}, started early)`);
     setTimeout(() => void this.discard(), UNCLAIMED_MS).unref();
   }
@@ -145,11 +165,11 @@ export class EarlyStart implements EarlyStartSlot {
     return reserved;
   }
 
-  async claim(argv: readonly string[] | undefined, cwd: string): Promise<AdoptedProcess | undefined> {
+  async claim(argv: readonly string[] | undefined, cwd: string, fds: readonly string[] = []): Promise<AdoptedProcess | undefined> {
     const early = this.early;
     if (!early) return undefined;
     const running = early.child.exitCode === null && early.child.signalCode === null && early.child.pid !== undefined;
-    if (!running || !argv || cwd !== early.cwd || argv.length !== early.argv.length || argv.some((a, i) => a !== early.argv[i])) {
+    if (!running || !argv || cwd !== early.cwd || !same(argv, early.argv) || !same(fds, early.fds)) {
       await this.discard();
       return undefined;
     }
@@ -206,7 +226,7 @@ export class EarlyStart implements EarlyStartSlot {
     rmSync(reserved.ledger.path, { force: true });
   }
 
-  remember(launch: { argv: readonly string[]; cwd: string; runId: string; stateDir: string; mac?: string; inputs: string[] }): void {
+  remember(launch: Launch): void {
     const template = (s: string) => {
       let t = s.replaceAll(launch.stateDir, STATE).replaceAll(launch.runId, ID);
       if (launch.mac) t = t.replaceAll(launch.mac, MAC);
@@ -220,9 +240,10 @@ export class EarlyStart implements EarlyStartSlot {
         runId: launch.runId,
         argv: launch.argv.map(template),
         cwd: template(launch.cwd),
+        fds: [...(launch.fds ?? [])],
         inputs: [],
       },
-      [...launch.inputs, ...named.filter((p) => p.startsWith('/') && !p.startsWith(launch.stateDir))],
+      [...launch.inputs, ...(launch.fds ?? []), ...named.filter((p) => p.startsWith('/') && !p.startsWith(launch.stateDir))],
     );
     this.writes.add(write);
     void write.finally(() => this.writes.delete(write));
@@ -298,10 +319,14 @@ function readPlan(file: string): LaunchPlan | undefined {
     const strings = (a: unknown) => Array.isArray(a) && a.every((s) => typeof s === 'string');
     if (plan.version !== PLAN_VERSION || typeof plan.cwd !== 'string') return undefined;
     if (typeof plan.runId !== 'string' || !RUN_ID_PATTERN.test(plan.runId) || !/-[0-9a-f]{6}$/.test(plan.runId)) return undefined;
-    return strings(plan.argv) && plan.argv.length > 0 && strings(plan.inputs) ? plan : undefined;
+    return strings(plan.argv) && plan.argv.length > 0 && strings(plan.inputs) && strings(plan.fds) ? plan : undefined;
   } catch {
     return undefined;
   }
+}
+
+function same(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function unchanged(identity: string): boolean {

@@ -124,12 +124,40 @@ vm('[vm] a changed input file or a damaged plan starts nothing early', async (t)
   t.false(changed.result.startedEarly);
   t.is(rec.starts().length, 2, 'no QEMU started from a plan whose input changed');
 
-  writeFileSync(planOf(rec)!.file, '{"version":1,"runId":"x","argv":');
+  writeFileSync(planOf(rec)!.file, '{"version":2,"runId":"x","argv":');
   const damaged = await boot(rec, own);
   t.is(damaged.run.exitCode, 0, damaged.run.all);
   t.false(damaged.result.startedEarly);
   t.is(rec.starts().length, 3, 'no QEMU started from a damaged plan');
   t.truthy(planOf(rec), 'the damaged plan is replaced');
+  nothingLeft(t, rec.pids());
+});
+
+vm('[vm] a restore from a snapshot starts early too: QEMU loads the saved state while the CLI loads', async (t) => {
+  const rec = recordStarts();
+  t.teardown(() => rec.remove());
+  const args = ['qemu', x86, '--snapshot-at', NTPD_UP, '-e', NTPD_UP, '--until-expect', '--timeout', '180', '--json'];
+  const results = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await lkrun(args, { env: rec.env });
+    t.is(r.exitCode, 0, r.all);
+    results.push(JSON.parse(r.stdout));
+  }
+  const [cold, restored, early] = results;
+  t.false(cold.snapshot.restored, 'the first run boots cold and saves');
+  t.false(cold.startedEarly);
+  t.true(restored.snapshot.restored);
+  t.false(restored.startedEarly, 'the first restore has no remembered launch');
+  t.true(early.snapshot.restored);
+  t.true(early.startedEarly, 'the second restore was started before the CLI loaded');
+  // Machines only: the snapshot key asks QEMU its --version once.
+  const starts = rec.starts().filter((s) => s.argv.includes('-name'));
+  t.is(starts.length, 3, 'one QEMU per run');
+  t.true(starts[2]!.argv.includes('fd:3'), starts[2]!.argv.join(' '));
+  t.is(early.pid, starts[2]!.pid);
+  const plan = planOf(rec)!.plan as { fds: string[] };
+  t.is(plan.fds.length, 1, 'the saved state is handed over as fd 3');
+  t.true(plan.fds[0]!.startsWith(join(TEST_ENV.XDG_CACHE_HOME, 'lkrun', 'snapshots')), plan.fds[0]);
   nothingLeft(t, rec.pids());
 });
 
@@ -161,10 +189,11 @@ test('a process that exits with the early start untaken kills it and removes wha
   const args = ['qemu', 'some-image'];
   mkdirSync(join(env.XDG_CACHE_HOME, 'lkrun', 'launches'), { recursive: true });
   const plan = {
-    version: 1,
+    version: 2,
     runId: 'lkrun-some-image-abcdef',
     argv: ['sh', '-c', 'sleep 300', '{{lkrun:id}}'],
     cwd: '{{lkrun:state}}',
+    fds: [],
     inputs: [],
   };
   writeFileSync(join(env.XDG_CACHE_HOME, 'lkrun', 'launches', `${launchKey(args, home, env)}.json`), JSON.stringify(plan));

@@ -18,6 +18,7 @@ import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './arg
 import { findFirmware, firmwareFromFlag } from './firmware.js';
 import { consoleFifos, type ConsoleFifos } from '../console-fifo.js';
 import { type AdoptedProcess, signalGroup } from '../local-process.js';
+import type { EarlyStartSlot } from '../early-start.js';
 import { launchCommand, type QemuProcess, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
 import { superviseQemu, type BootKind } from './supervisor.js';
@@ -26,6 +27,7 @@ import {
   clockSyncCommand,
   lockCreation,
   openState,
+  stateFile,
   planSnapshot,
   qmpArgs,
   restoreArgs,
@@ -151,30 +153,11 @@ export class QemuPlatform implements Platform<QemuOptions> {
     run.defer('remove console FIFOs', () => fifos.dispose());
     const prepared = await this.prepare(image, options, run);
     for (const action of prepared.setup) await performAction(action);
-    const early = options.earlyStart;
-    // A snapshot boot starts QEMU its own way: an early start never matches it.
-    const adopted = run.signal.aborted ? undefined : await early?.claim(options.snapshot ? undefined : prepared.argv, run.stateDir);
-    // Only a launch that needs nothing made first can start before lkrun has loaded.
-    if (early && !adopted && !options.snapshot && prepared.setup.length === 0) {
-      early.remember({
-        argv: prepared.argv,
-        cwd: run.stateDir,
-        runId: run.id,
-        stateDir: run.stateDir,
-        mac: prepared.config.mac,
-        inputs: imageFiles(image),
-      });
-    }
-    if (!adopted) await fifos.ready;
-    // Interrupted while preparing: the run is being torn down, and a QEMU started now would outlive it.
-    // (An adopted one was claimed in this same turn of the event loop, after the same check.)
-    run.signal.throwIfAborted();
-    const starting: Starting = { prepared, run, fifos, adopted };
-    if (!options.snapshot) {
-      const info = early ? { startedEarly: adopted !== undefined } : undefined;
-      return machineFrom(prepared, options, run, supervise(starting, options, []), { info });
-    }
-    return bootFromSnapshot(starting, options, options.snapshot, image.name);
+    const starting: Starting = { prepared, run, fifos, early: options.earlyStart, inputs: imageFiles(image) };
+    if (options.snapshot) return bootFromSnapshot(starting, options, options.snapshot, image.name);
+    const adopted = await claimEarly(starting, prepared.args);
+    const info = starting.early ? { startedEarly: adopted } : undefined;
+    return machineFrom(prepared, options, run, supervise(starting, options, []), { info });
   }
 }
 
@@ -183,8 +166,45 @@ interface Starting {
   prepared: PreparedQemu;
   run: RunContext;
   fifos: ConsoleFifos;
-  /** The early-started QEMU running prepared.argv: the first start takes it over. */
-  adopted?: AdoptedProcess;
+  /** The command line's early start (../early-start.ts), for the CLI's run. */
+  early?: EarlyStartSlot;
+  /** The image's files: the launch depends on them. */
+  inputs: string[];
+  /** The early-started QEMU and the arguments it runs: the start with those arguments takes it over. */
+  adopted?: { process: AdoptedProcess; args: string[] };
+}
+
+/**
+ * Before the first start: takes over the QEMU started early when it runs
+ * exactly `args` (with `fds`, the files given as fds 3, 4, …), else stops
+ * it, and remembers this launch for the next identical command line; with
+ * `args` undefined (a start that is never early), only stops it. Then waits
+ * for a console FIFO unless one is not needed. Returns whether a QEMU was
+ * adopted.
+ */
+async function claimEarly(starting: Starting, args: string[] | undefined, fds: string[] = []): Promise<boolean> {
+  const { prepared, run, early } = starting;
+  const argv = args && launchCommand(prepared.binary, args);
+  const adopted = run.signal.aborted ? undefined : await early?.claim(argv, run.stateDir, fds);
+  // Only a launch that needs nothing made first can start before lkrun has loaded.
+  if (early && argv && !adopted && prepared.setup.length === 0) {
+    early.remember({
+      argv,
+      cwd: run.stateDir,
+      fds,
+      runId: run.id,
+      stateDir: run.stateDir,
+      // A snapshot's guest keeps the MAC it was saved with: not one of the run's own.
+      mac: prepared.config.mac === SNAPSHOT_MAC ? undefined : prepared.config.mac,
+      inputs: [...starting.inputs, ...fds],
+    });
+  }
+  if (adopted && args) starting.adopted = { process: adopted, args };
+  else await starting.fifos.ready;
+  // Interrupted while preparing: the run is being torn down, and a QEMU started now would outlive it.
+  // (An adopted one was claimed in this same turn of the event loop, after the same check.)
+  run.signal.throwIfAborted();
+  return adopted !== undefined;
 }
 
 function supervise(starting: Starting, options: QemuOptions, extraArgs: string[]): SupervisedQemu {
@@ -204,14 +224,14 @@ function supervise(starting: Starting, options: QemuOptions, extraArgs: string[]
 
 function startRecorded(starting: Starting, args: string[], extraFds?: number[]): QemuProcess {
   const { prepared, run, fifos } = starting;
-  let adopt = starting.adopted;
-  starting.adopted = undefined;
-  // It runs prepared.args, which the first start always is; anything else must not find it running.
-  if (adopt && (extraFds || args.length !== prepared.args.length || args.some((a, i) => a !== prepared.args[i]))) {
+  let adopt = starting.adopted?.process;
+  // It runs the claimed arguments, which the next start always has; anything else must not find it running.
+  if (adopt && !sameArgs(args, starting.adopted!.args)) {
     signalGroup(adopt.child.pid ?? -1, 'SIGKILL');
     adopt.stdout.destroy();
     adopt = undefined;
   }
+  starting.adopted = undefined;
   const started = startQemu(prepared.binary, args, { cwd: run.stateDir, extraFds, stdoutFifo: adopt ? undefined : fifos.take(), adopt });
   if (started.pid > 0) run.ledger.addProcess(started.pid, `${prepared.binary} (${run.id})`);
   return started;
@@ -248,6 +268,8 @@ async function bootFromSnapshot(starting: Starting, options: QemuOptions, reques
     }
   }
   release ??= await lockCreation(plan);
+  // A cold boot that saves a snapshot is never started early.
+  await claimEarly(starting, undefined);
   const releaseOnce = async () => {
     const r = release;
     release = undefined;
@@ -265,18 +287,22 @@ async function bootFromSnapshot(starting: Starting, options: QemuOptions, reques
     releaseOnce,
     () => qemu.accel() === prepared.accel.accel,
   );
-  return machineFrom(prepared, options, run, qemu, { console, info: { snapshot: { key: plan.key, restored: false } } });
+  const info = { snapshot: { key: plan.key, restored: false }, ...(starting.early ? { startedEarly: false } : {}) };
+  return machineFrom(prepared, options, run, qemu, { console, info });
 }
 
 async function restoreMachine(found: StoredSnapshot, plan: SnapshotPlan, starting: Starting, options: QemuOptions): Promise<Machine> {
   const { prepared, run } = starting;
   const replayed = await restoreFiles(found, prepared.config);
-  const state = await openState(found);
+  const args = restoreArgs([...prepared.args, ...qmpArgs(plan.qmpSocket)]);
+  // A QEMU started early may be loading this very state already.
+  const adopted = await claimEarly(starting, args, [stateFile(found)]);
+  const state = adopted ? undefined : await openState(found);
   let proc: QemuProcess;
   try {
-    proc = startRecorded(starting, restoreArgs([...prepared.args, ...qmpArgs(plan.qmpSocket)]), [state.fd]);
+    proc = startRecorded(starting, args, state ? [state.fd] : undefined);
   } finally {
-    await state.close(); // QEMU has its own copy
+    await state?.close(); // QEMU has its own copy
   }
   try {
     await restoreSnapshot(plan, proc, run.signal);
@@ -285,7 +311,8 @@ async function restoreMachine(found: StoredSnapshot, plan: SnapshotPlan, startin
     throw error;
   }
   const qemu = settledQemu(proc, prepared.accel.accel, run);
-  const machine = machineFrom(prepared, options, run, qemu, { replayed, info: { snapshot: { key: plan.key, restored: true } } });
+  const info = { snapshot: { key: plan.key, restored: true }, ...(starting.early ? { startedEarly: adopted } : {}) };
+  const machine = machineFrom(prepared, options, run, qemu, { replayed, info });
   if (options.snapshot?.syncClock) {
     if (!machine.control) throw new BadInputError("--snapshot-sync-clock needs the control console (the image's control shell)");
     machine.control.write(clockSyncCommand());
@@ -442,6 +469,10 @@ function sniffDiskFormat(path: string): string {
     if (fd !== undefined) closeSync(fd);
   }
   return isQcow2(head) ? 'qcow2' : 'raw';
+}
+
+function sameArgs(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** The files an image is made of, whose change changes a launch. */

@@ -208,7 +208,12 @@ export function restoreArgs(args: readonly string[]): string[] {
 
 /** The saved state, opened for a restoring QEMU to inherit as its fd 3. */
 export function openState(found: StoredSnapshot): Promise<FileHandle> {
-  return open(join(found.dir, STATE_FILE), 'r');
+  return open(stateFile(found), 'r');
+}
+
+/** Where a snapshot's saved state is. */
+export function stateFile(found: StoredSnapshot): string {
+  return join(found.dir, STATE_FILE);
 }
 
 /** Waits until a QEMU started with RESTORE_ARGS runs the restored guest; rejects if QEMU dies or cannot load the state. */
