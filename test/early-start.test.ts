@@ -20,7 +20,7 @@ const PLANS = join(TEST_ENV.XDG_CACHE_HOME, 'lkrun', 'launches');
 const STATE_DIRS = join(TEST_ENV.XDG_RUNTIME_DIR, 'lkrun');
 
 /** The remembered launch whose QEMU is the recorder's stand-in: each test has its own. */
-function planOf(rec: Recorder): { file: string; plan: { argv: string[]; cwd: string; inputs: string[] } } | undefined {
+function planOf(rec: Recorder): { file: string; plan: { argv: string[]; cwd: string; fds: string[]; inputs: string[] } } | undefined {
   if (!existsSync(PLANS)) return undefined;
   const dir = rec.env.PATH.split(':')[0]!;
   for (const name of readdirSync(PLANS).filter((n) => n.endsWith('.json'))) {
@@ -155,7 +155,7 @@ vm('[vm] a restore from a snapshot starts early too: QEMU loads the saved state 
   t.is(starts.length, 3, 'one QEMU per run');
   t.true(starts[2]!.argv.includes('fd:3'), starts[2]!.argv.join(' '));
   t.is(early.pid, starts[2]!.pid);
-  const plan = planOf(rec)!.plan as { fds: string[] };
+  const plan = planOf(rec)!.plan;
   t.is(plan.fds.length, 1, 'the saved state is handed over as fd 3');
   t.true(plan.fds[0]!.startsWith(join(TEST_ENV.XDG_CACHE_HOME, 'lkrun', 'snapshots')), plan.fds[0]);
   nothingLeft(t, rec.pids());
