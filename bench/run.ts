@@ -105,7 +105,8 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
         peak = Math.max(peak, t.peakRssKiB);
         return t.ms;
       };
-      // The first run of a command line has no remembered launch, so its QEMU cannot start early: shown, not paired.
+      // The first run of a command line has no remembered launch, so its QEMU cannot start early, and in the
+      // bench's fresh cache it also checks the image and asks QEMU its version: shown, not paired.
       const first = await boot();
       const result = await pairs(N, boot, async () => (await timeUntilLine('sh', ['-c', `exec ${raw}`], READY, ENV)).ms);
       peaks[`1 job ${arch}`] = peak;

@@ -154,7 +154,9 @@ export class EarlyStart implements EarlyStartSlot {
     }
     child.unref();
     this.early = { child, stdout, argv, cwd, fds: plan.fds, gone };
-    if (child.pid) ledger.addProcess(child.pid, `${argv.find((a) => a.includes('qemu-system')) ?? argv[0]} (${id}, started early)`);
+    // The tool itself, after launchCommand's wrapper when there is one.
+    const tool = argv.at(argv.indexOf('--') + 1) ?? argv[0];
+    if (child.pid) ledger.addProcess(child.pid, `${tool} (${id}, started early)`);
     setTimeout(() => void this.discard(), UNCLAIMED_MS).unref();
   }
 
