@@ -28,10 +28,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileIdentity } from '../src/core/file-facts.js';
 import { Ledger } from '../src/core/ledger.js';
 import { stableMacAddress } from '../src/core/mac-address.js';
-import { RUN_ID_PATTERN, runIdLike } from '../src/core/run-id.js';
+import { isRunId, runIdLike } from '../src/core/run-id.js';
 import { cacheDir, runtimeDir } from '../src/core/xdg.js';
 import { makeFifo, openFifo } from './console-fifo.js';
-import { type AdoptedProcess, signalGroup, spawnTool } from './local-process.js';
+import { type AdoptedProcess, sameArgv, signalGroup, spawnTool } from './local-process.js';
 
 const PLAN_VERSION = 2;
 /** Plans kept (least recently used dropped first): one per distinct command line. */
@@ -171,7 +171,7 @@ export class EarlyStart implements EarlyStartSlot {
     const early = this.early;
     if (!early) return undefined;
     const running = early.child.exitCode === null && early.child.signalCode === null && early.child.pid !== undefined;
-    if (!running || !argv || cwd !== early.cwd || !same(argv, early.argv) || !same(fds, early.fds)) {
+    if (!running || !argv || cwd !== early.cwd || !sameArgv(argv, early.argv) || !sameArgv(fds, early.fds)) {
       await this.discard();
       return undefined;
     }
@@ -320,15 +320,11 @@ function readPlan(file: string): LaunchPlan | undefined {
     const plan = JSON.parse(readFileSync(file, 'utf8')) as LaunchPlan;
     const strings = (a: unknown) => Array.isArray(a) && a.every((s) => typeof s === 'string');
     if (plan.version !== PLAN_VERSION || typeof plan.cwd !== 'string') return undefined;
-    if (typeof plan.runId !== 'string' || !RUN_ID_PATTERN.test(plan.runId) || !/-[0-9a-f]{6}$/.test(plan.runId)) return undefined;
+    if (typeof plan.runId !== 'string' || !isRunId(plan.runId)) return undefined;
     return strings(plan.argv) && plan.argv.length > 0 && strings(plan.inputs) && strings(plan.fds) ? plan : undefined;
   } catch {
     return undefined;
   }
-}
-
-function same(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function unchanged(identity: string): boolean {

@@ -71,6 +71,11 @@ export function spawnTool(
   return spawn(file!, rest, { cwd, detached: true, stdio: ['pipe', stdout, 'pipe', ...extraFds] });
 }
 
+/** Whether two command lines are the same, argument for argument. */
+export function sameArgv(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 export function startTool(binary: string, args: string[], o: StartOptions): LocalProcess {
   const fifo = o.stdoutFifo;
   let child: ChildProcess;

@@ -17,7 +17,7 @@ import { chooseAccel, type Accel, type AccelChoice, type AccelDecision } from '.
 import { buildQemuArgs, shellQuote, type QemuBoot, type QemuConfig } from './argv.js';
 import { findFirmware, firmwareFromFlag } from './firmware.js';
 import { consoleFifos, type ConsoleFifos } from '../console-fifo.js';
-import { type AdoptedProcess, signalGroup } from '../local-process.js';
+import { type AdoptedProcess, sameArgv, signalGroup } from '../local-process.js';
 import type { EarlyStartSlot } from '../early-start.js';
 import { launchCommand, type QemuProcess, startQemu } from './process.js';
 import { describeAction, performAction, type SetupAction } from './setup.js';
@@ -226,7 +226,7 @@ function startRecorded(starting: Starting, args: string[], extraFds?: number[]):
   const { prepared, run, fifos } = starting;
   let adopt = starting.adopted?.process;
   // It runs the claimed arguments, which the next start always has; anything else must not find it running.
-  if (adopt && !sameArgs(args, starting.adopted!.args)) {
+  if (adopt && !sameArgv(args, starting.adopted!.args)) {
     signalGroup(adopt.child.pid ?? -1, 'SIGKILL');
     adopt.stdout.destroy();
     adopt = undefined;
@@ -469,10 +469,6 @@ function sniffDiskFormat(path: string): string {
     if (fd !== undefined) closeSync(fd);
   }
   return isQcow2(head) ? 'qcow2' : 'raw';
-}
-
-function sameArgs(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** The files an image is made of, whose change changes a launch. */

@@ -18,6 +18,11 @@ export function newRunId(label: string): string {
   return ['lkrun', middle, randomHex(3)].filter(Boolean).join('-');
 }
 
+/** Whether `id` is one newRunId() could have made: valid, ending in its random suffix. */
+export function isRunId(id: string): boolean {
+  return RUN_ID_PATTERN.test(id) && /-[0-9a-f]{6}$/.test(id);
+}
+
 /** A new run id with the label part of `id` (a run started again the way `id` was). */
 export function runIdLike(id: string): string {
   return `${id.slice(0, id.length - SUFFIX_LENGTH)}-${randomHex(3)}`;
